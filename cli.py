@@ -1,0 +1,70 @@
+"""Command-line entry points: ``hmtools`` (masks) and ``fineparser`` (the AQA model).
+
+Commands live in ``hmtools/commands/`` and ``fineparser/commands/`` and are imported only when
+invoked, so ``hmtools stats`` never pays for importing torch. To add a command, add one line to
+``HMTOOLS_COMMANDS`` or ``FINEPARSER_COMMANDS``: ``"name": "package.module:function"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from hmtools.errors import HMError
+
+HMTOOLS_COMMANDS: dict[str, str] = {
+}
+
+FINEPARSER_COMMANDS: dict[str, str] = {
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use.
+
+    User errors (:class:`hmtools.errors.HMError`) become one-line click errors: no traceback.
+    """
+
+    def __init__(self, *args, lazy_commands: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy_commands:
+            module_name, attr = self.lazy_commands[name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except HMError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=LazyGroup, lazy_commands=HMTOOLS_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hm-aqa")
+def hmtools():
+    """Make, correct, store and count human-centric masks for sports videos.
+
+    Example: hmtools stats --store data/store --by action_type
+    """
+
+
+@click.group(cls=LazyGroup, lazy_commands=FINEPARSER_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hm-aqa")
+def fineparser():
+    """Train, evaluate and run the Uni-FineParser action-quality model.
+
+    Example: fineparser train --config configs/demo.json --masks gtm
+    """
+
+
+if __name__ == "__main__":  # pragma: no cover
+    hmtools()
