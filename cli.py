@@ -17,6 +17,7 @@ HMTOOLS_COMMANDS: dict[str, str] = {
 }
 
 FINEPARSER_COMMANDS: dict[str, str] = {
+    "info": "fineparser.commands.info:info",
 }
 
 

@@ -1,0 +1,160 @@
+"""I3D (Inception-v1 inflated to 3D) in the key layout of the Kinetics ``model_rgb.pth``.
+
+The parameter names and shapes match the checkpoint converted from DeepMind's TensorFlow I3D by
+hassony2/kinetics_i3d_pytorch and used by CoRe, TSA and FineParser
+(``conv3d_1a_7x7.conv3d.weight``, ``mixed_3b.branch_1.1.batch3d.running_mean``, ...), so that file
+loads with ``strict=True`` (its ``conv3d_0c_1x1`` logits are not part of this backbone).
+
+Behaviour kept from the TensorFlow original: SAME padding (computed from the input size at run time,
+asymmetric where the stride demands it), batch-norm epsilon 1e-3, ReLU after every unit. For even
+input sizes (224 x 224, 8 frames) the padding is exactly that of the published PyTorch port; for odd
+sizes we follow TensorFlow's SAME rule, which the port only approximated. Max pools pad with zeros:
+their inputs are post-ReLU, so this equals padding with -inf.
+
+The network is split into the paper's four stages (Sec. 3.2, Table 9)::
+
+    B1 = conv3d_1a_7x7                                   -> (64,  T/2, H/2,  W/2)
+    B2 = maxPool3d_2a, conv3d_2b, conv3d_2c              -> (192, T/2, H/4,  W/4)   56x56 at 224
+    B3 = maxPool3d_3a, mixed_3b .. maxPool3d_4a .. 4f    -> (832, T/4, H/16, W/16)
+    B4 = maxPool3d_5a, mixed_5b, mixed_5c                -> (1024, T/8, H/32, W/32)
+
+followed by a global average over (time, height, width) -> 1024 per snippet (the published code's
+fixed ``AvgPool3d`` window assumes one input size; the global mean is the same for 8 x 224 x 224).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BN_EPS = 1e-3  # TensorFlow's batch-norm epsilon, kept by the Kinetics checkpoint
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow SAME padding (before, after) of one dimension.
+
+    Example: ``same_padding(224, 7, 2) == (2, 3)``; ``same_padding(7, 7, 2) == (3, 3)``.
+    """
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad_same(x: torch.Tensor, kernel: Sequence[int], stride: Sequence[int]) -> torch.Tensor:
+    """Zero-pad a (B, C, T, H, W) tensor so that a VALID op with kernel/stride acts as SAME."""
+    pads: list[int] = []
+    for size, k, s in zip(reversed(x.shape[2:]), reversed(kernel), reversed(stride)):
+        pads.extend(same_padding(size, k, s))  # F.pad wants (W_before, W_after, H_before, ...)
+    return F.pad(x, pads) if any(pads) else x
+
+
+class Unit3D(nn.Module):
+    """Conv3d (no bias) + BatchNorm3d (eps 1e-3) + ReLU with TF SAME padding.
+
+    Keys: ``conv3d.weight``, ``batch3d.{weight,bias,running_mean,running_var,num_batches_tracked}``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: Sequence[int] = (1, 1, 1),
+                 stride: Sequence[int] = (1, 1, 1)):
+        super().__init__()
+        self.kernel, self.stride = tuple(kernel), tuple(stride)
+        # Stride 1 with an odd kernel pads symmetrically: let the convolution do it (no copy).
+        self.static_pad = all(s == 1 and k % 2 == 1 for k, s in zip(self.kernel, self.stride))
+        padding = tuple(k // 2 for k in self.kernel) if self.static_pad else 0
+        self.conv3d = nn.Conv3d(in_channels, out_channels, self.kernel, self.stride, padding, bias=False)
+        self.batch3d = nn.BatchNorm3d(out_channels, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.static_pad:
+            x = _pad_same(x, self.kernel, self.stride)
+        return F.relu(self.batch3d(self.conv3d(x)))
+
+
+class MaxPool3dSame(nn.Module):
+    """Max pooling with TF SAME padding (no parameters)."""
+
+    def __init__(self, kernel: Sequence[int], stride: Sequence[int]):
+        super().__init__()
+        self.kernel, self.stride = tuple(kernel), tuple(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+
+
+class Mixed(nn.Module):
+    """Inception block; ``channels`` = (b0, b1a, b1b, b2a, b2b, b3) as in the TF I3D.
+
+    Keys: ``branch_0``, ``branch_1.{0,1}``, ``branch_2.{0,1}``, ``branch_3.1`` (``branch_3.0`` is
+    the parameter-free pool).
+    """
+
+    def __init__(self, in_channels: int, channels: Sequence[int]):
+        super().__init__()
+        b0, b1a, b1b, b2a, b2b, b3 = channels
+        self.branch_0 = Unit3D(in_channels, b0)
+        self.branch_1 = nn.Sequential(Unit3D(in_channels, b1a), Unit3D(b1a, b1b, (3, 3, 3)))
+        self.branch_2 = nn.Sequential(Unit3D(in_channels, b2a), Unit3D(b2a, b2b, (3, 3, 3)))
+        self.branch_3 = nn.Sequential(MaxPool3dSame((3, 3, 3), (1, 1, 1)), Unit3D(in_channels, b3))
+        self.out_channels = b0 + b1b + b2b + b3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.branch_0(x), self.branch_1(x), self.branch_2(x), self.branch_3(x)], 1)
+
+
+class I3D(nn.Module):
+    """I3D backbone with stage-wise forward (no logits).
+
+    Args:
+        stem_channels: Output channels of conv3d_1a, conv3d_2b, conv3d_2c (64, 64, 192).
+        mixed_channels: ``{"mixed_3b": (b0, b1a, b1b, b2a, b2b, b3), ...}`` in network order.
+        in_channels: 3 for RGB.
+
+    Example:
+        >>> i3d = build_i3d(width=1.0)                     # from fineparser.model.build
+        >>> x = i3d.forward_stage(1, snippets)             # (M, 3, 8, 224, 224) -> (M, 64, 4, 112, 112)
+    """
+
+    STAGES = {1: ("conv3d_1a_7x7",),
+              2: ("maxPool3d_2a_3x3", "conv3d_2b_1x1", "conv3d_2c_3x3"),
+              3: ("maxPool3d_3a_3x3", "mixed_3b", "mixed_3c", "maxPool3d_4a_3x3",
+                  "mixed_4b", "mixed_4c", "mixed_4d", "mixed_4e", "mixed_4f"),
+              4: ("maxPool3d_5a_2x2", "mixed_5b", "mixed_5c")}
+
+    def __init__(self, stem_channels: Sequence[int], mixed_channels: dict[str, Sequence[int]],
+                 in_channels: int = 3):
+        super().__init__()
+        c1, c2b, c2c = stem_channels
+        # Attribute order follows the checkpoint so that state_dict() lists keys in its order.
+        self.conv3d_1a_7x7 = Unit3D(in_channels, c1, (7, 7, 7), (2, 2, 2))
+        self.maxPool3d_2a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
+        self.conv3d_2b_1x1 = Unit3D(c1, c2b)
+        self.conv3d_2c_3x3 = Unit3D(c2b, c2c, (3, 3, 3))
+        self.maxPool3d_3a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
+        channels = c2c
+        pools = {"mixed_4b": ("maxPool3d_4a_3x3", (3, 3, 3), (2, 2, 2)),
+                 "mixed_5b": ("maxPool3d_5a_2x2", (2, 2, 2), (2, 2, 2))}
+        for name, spec in mixed_channels.items():
+            if name in pools:
+                pool_name, kernel, stride = pools[name]
+                setattr(self, pool_name, MaxPool3dSame(kernel, stride))
+            block = Mixed(channels, spec)
+            setattr(self, name, block)
+            channels = block.out_channels
+        self.stage_channels = {1: c1, 2: c2c, 3: getattr(self, "mixed_4f").out_channels, 4: channels}
+        self.out_channels = channels
+
+    def forward_stage(self, stage: int, x: torch.Tensor) -> torch.Tensor:
+        """Run stage ``stage`` (1..4) of the backbone on (M, C, T, H, W)."""
+        for name in self.STAGES[stage]:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(M, 3, T, H, W) snippets -> (M, C4) globally averaged stage-4 features."""
+        for stage in (1, 2, 3, 4):
+            x = self.forward_stage(stage, x)
+        return x.mean(dim=(2, 3, 4))

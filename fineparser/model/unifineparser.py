@@ -1,0 +1,221 @@
+"""The Uni-FineParser network: I3D with SAP, SVE, TAP and fine-grained contrastive regression.
+
+Data flow for a pair (query X, exemplar Z), each (B, N, 3, T, H, W) normalised snippets:
+
+1. Both videos go through the I3D together (as in the published code, so batch-norm statistics
+   cover the pair); SAP sits after stage ``sap_stage`` and yields A (B, N, T_s, H_s, W_s).
+2. ``X^F = pool(B4) + SVE`` (B, N, C4).
+3. TAP decodes X^F into step features X^T (B, L, Cq) with attention A1, A2 (B, L, N).
+4. ``Delta = E_R(E_S([X^T_X, X^T_Z]))`` (B, L); Eq. 7: ``y_hat = y_Z + mean_m Delta_m``.
+
+DD setting (Table 12): the network regresses score / difficulty; :meth:`UniFineParser.compare`
+divides the exemplar's score by its difficulty and multiplies the prediction by the query's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fineparser.model.i3d import I3D
+from fineparser.model.sap import SpatialAttention
+from fineparser.model.sve import StaticVisualEncoder
+from fineparser.model.tap import ContrastiveRegressor, TemporalDecoder
+
+
+@dataclass
+class VideoFeatures:
+    """What the encoder computes for a batch of videos.
+
+    Attributes:
+        snippet_features: X^F (B, N, C4).
+        step_features: X^T (B, L, Cq); L = Lq with TAP, N without.
+        attention: SAP attention A (B, N, T_s, H_s, W_s) in [0, 1], or None without SAP.
+        a1: First cross-attention (B, L, N); each row sums to 1 over the snippets.
+        a2: Second cross-attention (B, L, N).
+    """
+
+    snippet_features: torch.Tensor
+    step_features: torch.Tensor
+    attention: torch.Tensor | None
+    a1: torch.Tensor
+    a2: torch.Tensor
+
+    def split(self, size: int) -> tuple[VideoFeatures, VideoFeatures]:
+        """Split along the batch into the first ``size`` videos and the rest."""
+        parts = {name: (None, None) if value is None else (value[:size], value[size:])
+                 for name, value in vars(self).items()}
+        return (VideoFeatures(**{k: v[0] for k, v in parts.items()}),
+                VideoFeatures(**{k: v[1] for k, v in parts.items()}))
+
+
+@dataclass
+class PairOutput:
+    """Result of comparing queries with exemplars.
+
+    Attributes:
+        delta: Score differences Delta (B, L).
+        y_hat: Predicted query score (B,), in the dataset's score units.
+        y_hat_raw: What the network regressed (B,): equal to ``y_hat`` in the AN setting,
+            score / difficulty in the DD setting (the quantity the score loss compares).
+        query: Features of the query videos.
+        exemplar: Features of the exemplar videos.
+    """
+
+    delta: torch.Tensor
+    y_hat: torch.Tensor
+    y_hat_raw: torch.Tensor
+    query: VideoFeatures
+    exemplar: VideoFeatures
+
+
+def _check_videos(name: str, videos: torch.Tensor) -> None:
+    if videos.ndim != 6 or videos.shape[2] != 3:
+        raise ValueError(f"{name}: expected (B, N, 3, T, H, W) snippets, got {tuple(videos.shape)}")
+
+
+def _check_per_video(name: str, value: torch.Tensor | None, shape: tuple[int, ...]) -> None:
+    if value is None or tuple(value.shape) != shape:
+        got = None if value is None else tuple(value.shape)
+        raise ValueError(f"{name}: expected a tensor of shape {shape}, got {got}")
+
+
+class UniFineParser(nn.Module):
+    """Uni-FineParser (Xu, Yin, Peng), built by :func:`fineparser.model.build.build_model`.
+
+    Args:
+        i3d: Backbone in the Kinetics checkpoint layout.
+        sap: Mask-guided attention, or None (no SAP).
+        sap_stage: I3D stage (1..3) after which ``sap`` is applied.
+        sve: Static visual encoder, or None (no SVE).
+        decoder: TAP temporal decoder.
+        regressor: E_S and E_R.
+        exemplar_setting: "AN" or "DD".
+
+    Example:
+        >>> model = build_model(get_config("tiny"))
+        >>> out = model(query, exemplar, y_exemplar)          # PairOutput
+        >>> out.y_hat.shape, out.query.attention.shape        # (B,), (B, N, 4, 8, 8)
+    """
+
+    def __init__(self, i3d: I3D, sap: SpatialAttention | None, sap_stage: int,
+                 sve: StaticVisualEncoder | None, decoder: TemporalDecoder,
+                 regressor: ContrastiveRegressor, exemplar_setting: str = "AN"):
+        super().__init__()
+        self.i3d = i3d
+        self.sap = sap
+        self.sap_stage = sap_stage
+        self.sve = sve
+        self.decoder = decoder
+        self.regressor = regressor
+        self.exemplar_setting = exemplar_setting
+
+    def encode(self, videos: torch.Tensor) -> VideoFeatures:
+        """Encode (B, N, 3, T, H, W) normalised snippets into :class:`VideoFeatures`."""
+        _check_videos("videos", videos)
+        b, n = videos.shape[:2]
+        snippets = videos.flatten(0, 1)
+        x, attention = snippets, None
+        for stage in (1, 2, 3, 4):
+            x = self.i3d.forward_stage(stage, x)
+            if self.sap is not None and stage == self.sap_stage:
+                x, attention = self.sap(x)
+                attention = attention.unflatten(0, (b, n))
+        feats = x.mean(dim=(2, 3, 4))
+        if self.sve is not None:
+            feats = feats + self.sve(snippets)
+        x_f = feats.unflatten(0, (b, n))
+        x_t, a1, a2 = self.decoder(x_f)
+        return VideoFeatures(x_f, x_t, attention, a1, a2)
+
+    def compare(self, query: VideoFeatures, exemplar: VideoFeatures, y_exemplar: torch.Tensor,
+                difficulty_query: torch.Tensor | None = None,
+                difficulty_exemplar: torch.Tensor | None = None) -> PairOutput:
+        """Regress Delta for encoded pairs and apply Eq. 7 (and the DD rescaling).
+
+        Args:
+            query, exemplar: Encoded videos, same batch size B.
+            y_exemplar: Exemplar scores (B,), in score units (also in the DD setting).
+            difficulty_query, difficulty_exemplar: (B,) difficulty degrees; required for DD.
+        """
+        b = query.step_features.shape[0]
+        _check_per_video("y_exemplar", y_exemplar, (b,))
+        delta = self.regressor(query.step_features, exemplar.step_features)
+        if self.exemplar_setting == "DD":
+            _check_per_video("difficulty_query", difficulty_query, (b,))
+            _check_per_video("difficulty_exemplar", difficulty_exemplar, (b,))
+            y_raw = y_exemplar / difficulty_exemplar + delta.mean(dim=-1)
+            y_hat = y_raw * difficulty_query
+        else:
+            y_raw = y_exemplar + delta.mean(dim=-1)
+            y_hat = y_raw
+        return PairOutput(delta, y_hat, y_raw, query, exemplar)
+
+    def forward(self, query: torch.Tensor, exemplar: torch.Tensor, y_exemplar: torch.Tensor,
+                difficulty_query: torch.Tensor | None = None,
+                difficulty_exemplar: torch.Tensor | None = None) -> PairOutput:
+        """Predict the query's score from one exemplar (Eq. 1 / 7).
+
+        Args:
+            query, exemplar: (B, N, 3, T, H, W) normalised snippets.
+            y_exemplar: (B,) exemplar scores.
+            difficulty_query, difficulty_exemplar: (B,) difficulties, DD setting only.
+        """
+        _check_videos("query", query)
+        if exemplar.shape != query.shape:
+            raise ValueError(f"exemplar: expected the query's shape {tuple(query.shape)}, "
+                             f"got {tuple(exemplar.shape)}")
+        feats_q, feats_z = self.encode(torch.cat([query, exemplar])).split(query.shape[0])
+        return self.compare(feats_q, feats_z, y_exemplar, difficulty_query, difficulty_exemplar)
+
+    @torch.no_grad()
+    def predict(self, query: torch.Tensor, exemplars: torch.Tensor, y_exemplars: torch.Tensor,
+                difficulty_query: torch.Tensor | None = None,
+                difficulty_exemplars: torch.Tensor | None = None) -> torch.Tensor:
+        """Multi-exemplar inference (Eq. 10): mean of the M single-exemplar predictions.
+
+        Call in ``eval()`` mode. The query is encoded once; exemplars one slot at a time.
+
+        Args:
+            query: (B, N, 3, T, H, W).
+            exemplars: (B, M, N, 3, T, H, W).
+            y_exemplars: (B, M) exemplar scores.
+            difficulty_query: (B,), DD only.
+            difficulty_exemplars: (B, M), DD only.
+
+        Returns:
+            (B,) predicted scores.
+        """
+        _check_videos("query", query)
+        b = query.shape[0]
+        if exemplars.ndim != 7 or exemplars.shape[0] != b or exemplars.shape[2:] != query.shape[1:]:
+            raise ValueError(f"exemplars: expected (B, M, N, 3, T, H, W) with B, N, T, H, W of the "
+                             f"query {tuple(query.shape)}, got {tuple(exemplars.shape)}")
+        m = exemplars.shape[1]
+        _check_per_video("y_exemplars", y_exemplars, (b, m))
+        feats_q = self.encode(query)
+        preds = []
+        for j in range(m):
+            dd_z = None if difficulty_exemplars is None else difficulty_exemplars[:, j]
+            out = self.compare(feats_q, self.encode(exemplars[:, j]), y_exemplars[:, j],
+                               difficulty_query, dd_z)
+            preds.append(out.y_hat)
+        return torch.stack(preds, dim=1).mean(dim=1)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by component, each exactly once: i3d, sap, sve, tap, temperature, regressor.
+
+        The paper trains the I3D and tau at lr 1e-4 and the ResNet and heads at 1e-3 (Sec. 4.3).
+        Components switched off are absent.
+        """
+        groups = {"i3d": list(self.i3d.parameters())}
+        if self.sap is not None:
+            groups["sap"] = list(self.sap.parameters())
+        if self.sve is not None:
+            groups["sve"] = list(self.sve.parameters())
+        groups["tap"] = [p for p in self.decoder.parameters() if p is not self.decoder.temperature]
+        groups["temperature"] = [self.decoder.temperature]
+        groups["regressor"] = list(self.regressor.parameters())
+        return groups

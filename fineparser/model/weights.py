@@ -1,0 +1,177 @@
+"""Loading the pretrained backbones from local files (nothing is downloaded).
+
+- I3D: the Kinetics ``model_rgb.pth`` of hassony2/kinetics_i3d_pytorch (the file CoRe, TSA and
+  FineParser load): a plain state dict in the layout of :class:`~fineparser.model.i3d.I3D`. Its
+  ``conv3d_0c_1x1`` logits are ignored.
+- ResNet: a torchvision ``resnet18/34/50`` state dict (e.g. ``resnet34-b627a593.pth`` from
+  download.pytorch.org); ``fc.*`` is ignored.
+
+Files are read with ``torch.load(weights_only=True)``. A dict wrapped in a top-level ``state_dict``
+or ``model`` key, or with every key prefixed by ``module.`` (DataParallel), is accepted. Every key
+and shape is checked before anything is copied; any difference raises one
+:class:`~hmtools.errors.CheckpointError` naming the file, the counts and the first keys. Missing
+``num_batches_tracked`` entries (older checkpoints) are tolerated.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hmtools.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+I3D_SOURCE = ("the Kinetics I3D 'model_rgb.pth' (hassony2/kinetics_i3d_pytorch, "
+              "also shipped with CoRe/TSA/FineParser)")
+RESNET_SOURCE = "a torchvision ResNet state dict (e.g. resnet34-b627a593.pth from download.pytorch.org)"
+_SHOW = 3  # keys listed per kind of mismatch
+
+
+def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Read a state dict from ``path`` with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: missing/unreadable file, or not a dict of tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found; expected {what}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: cannot be read as {what} with weights_only=True "
+                              f"({first_line})") from None
+    if isinstance(data, dict):
+        for wrapper in ("state_dict", "model"):
+            if isinstance(data.get(wrapper), dict):
+                data = data[wrapper]
+                break
+    if not isinstance(data, dict) or not data:
+        raise CheckpointError(f"{path}: expected a state dict (name -> tensor) for {what}, "
+                              f"got {type(data).__name__}")
+    bad = [k for k, v in data.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} entries are not tensors (first: {bad[0]!r})")
+    if all(k.startswith("module.") for k in data):
+        data = {k[len("module."):]: v for k, v in data.items()}
+    return data
+
+
+def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path,
+                     what: str, ignore_prefixes: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Compare ``state`` with ``module.state_dict()`` key by key and shape by shape.
+
+    Returns:
+        The entries to load (ignored prefixes dropped, missing ``num_batches_tracked`` filled in).
+
+    Raises:
+        CheckpointError: one line listing missing, unexpected and mis-shaped keys.
+    """
+    expected = module.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected),
+                        ("with the wrong shape", mismatched)):
+        if keys:
+            more = f", ... {len(keys) - _SHOW} more" if len(keys) > _SHOW else ""
+            problems.append(f"{len(keys)} {label} ({', '.join(keys[:_SHOW])}{more})")
+    if problems:
+        raise CheckpointError(f"{path}: does not match {what}: {'; '.join(problems)}")
+    for k, v in expected.items():
+        if k not in state:  # num_batches_tracked only
+            state[k] = torch.zeros_like(v)
+    return state
+
+
+def _i3d_of(model: nn.Module) -> nn.Module:
+    from fineparser.model.i3d import I3D
+
+    target = model if isinstance(model, I3D) else getattr(model, "i3d", None)
+    if not isinstance(target, I3D):
+        raise ValueError(f"load_i3d_weights: expected a UniFineParser or an I3D, got {type(model).__name__}")
+    return target
+
+
+def _resnet_of(model: nn.Module) -> nn.Module:
+    from torchvision.models import ResNet
+
+    from fineparser.model.sve import StaticVisualEncoder
+
+    target = getattr(model, "sve", model)
+    if isinstance(target, StaticVisualEncoder):
+        target = target.backbone
+    if not isinstance(target, ResNet):
+        raise ValueError("load_resnet_weights: expected a UniFineParser with SVE, a StaticVisualEncoder "
+                         f"or a torchvision ResNet, got {type(model).__name__}")
+    return target
+
+
+def load_i3d_weights(model: nn.Module, path: str | Path) -> int:
+    """Load ``model_rgb.pth`` into the I3D of ``model`` (a UniFineParser or an I3D), strictly.
+
+    Returns:
+        Number of tensors loaded.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or its keys/shapes differ.
+    """
+    i3d = _i3d_of(model)
+    state = read_state_dict(path, I3D_SOURCE)
+    state = check_state_dict(i3d, state, path, "the I3D backbone (Kinetics model_rgb.pth layout)",
+                             ignore_prefixes=("conv3d_0c_1x1.",))
+    i3d.load_state_dict(state, strict=True)
+    return len(state)
+
+
+def load_resnet_weights(model: nn.Module, path: str | Path) -> int:
+    """Load a torchvision ResNet state dict into the SVE of ``model``, strictly (``fc`` ignored).
+
+    Returns:
+        Number of tensors loaded.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or its keys/shapes differ (e.g. a
+            resnet50 file for a resnet34 SVE).
+    """
+    resnet = _resnet_of(model)
+    state = read_state_dict(path, RESNET_SOURCE)
+    state = check_state_dict(resnet, state, path, "the SVE ResNet (torchvision layout)",
+                             ignore_prefixes=("fc.",))
+    resnet.load_state_dict(state, strict=True)
+    return len(state)
+
+
+def load_backbones(model: nn.Module, i3d_path: str | Path | None = None,
+                   resnet_path: str | Path | None = None) -> list[str]:
+    """Load whichever backbone files are given; say (log and return) what starts random.
+
+    Returns:
+        One human-readable line per backbone, e.g. "I3D: random weights (no model_rgb.pth given)".
+    """
+    lines = []
+    if i3d_path is not None:
+        n = load_i3d_weights(model, i3d_path)
+        lines.append(f"I3D: loaded {n} tensors from {i3d_path}")
+    else:
+        lines.append(f"I3D: random weights (no file given; the paper starts from {I3D_SOURCE})")
+    if getattr(model, "sve", None) is None:
+        if resnet_path is not None:
+            raise CheckpointError(f"{resnet_path}: a ResNet file was given but the model has no SVE")
+    elif resnet_path is not None:
+        n = load_resnet_weights(model, resnet_path)
+        lines.append(f"SVE ResNet: loaded {n} tensors from {resnet_path}")
+    else:
+        lines.append(f"SVE ResNet: random weights (no file given; the paper starts from {RESNET_SOURCE})")
+    for line in lines:
+        (log.warning if "random" in line else log.info)(line)
+    return lines
