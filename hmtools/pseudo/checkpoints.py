@@ -1,0 +1,161 @@
+"""Local model checkpoints: existence checks with a useful error, hashing for provenance, loading.
+
+No weights are ever downloaded: users pass a local file, and a missing one raises
+:class:`CheckpointError` naming the file and where it is published.
+
+Untrusted files stay data: :func:`load_state_file` uses ``torch.load(weights_only=True)``; only on
+an explicit flag does it fall back to a restricted unpickler that rebuilds tensors and containers
+and turns every other class (training objects pickled beside the weights) into an inert placeholder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from pathlib import Path
+
+from hmtools.errors import CheckpointError
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def require_checkpoint(path: str | Path | None, what: str, published_at: str) -> Path:
+    """Return ``path`` if it is a readable file, else raise a one-line :class:`CheckpointError`."""
+    if path is None:
+        raise CheckpointError(f"{what}: no checkpoint given (pass a local file; published at "
+                              f"{published_at})")
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: {what} checkpoint not found (download it from {published_at})")
+    return p
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
+    """Hex sha256 of a file, streamed; cached per process by (path, size, mtime).
+
+    Example:
+        >>> import tempfile; f = tempfile.NamedTemporaryFile(delete=False); _ = f.write(b"abc"); f.close()
+        >>> file_sha256(f.name)[:12]
+        'ba7816bf8f01'
+    """
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        if key in _HASH_CACHE:
+            return _HASH_CACHE[key]
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _HASH_LOCK:
+        _HASH_CACHE[key] = digest
+    return digest
+
+
+class _Placeholder:
+    """Stands in for a class the restricted unpickler refuses to import; keeps its state as data."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+_SAFE_MODULE_PREFIXES = ("torch", "collections", "numpy", "_codecs")
+_SAFE_BUILTINS = {"set", "frozenset", "slice", "range", "complex", "bytearray", "dict", "list",
+                  "tuple", "int", "float", "bool", "str", "bytes", "object"}
+
+
+_SAFE_PRIVATE = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+
+
+class _PlaceholderUnpickler(pickle.Unpickler):
+    """Classes from torch / collections / numpy and torch's tensor rebuild functions load; any other
+    global (a function to call, a training class) becomes a placeholder class."""
+
+    def find_class(self, module: str, name: str):
+        if module == "builtins" and name in _SAFE_BUILTINS:
+            return super().find_class(module, name)
+        rebuild = module.startswith("torch") and name.startswith("_rebuild")
+        if rebuild or (module, name) in _SAFE_PRIVATE:
+            return super().find_class(module, name)
+        if module.split(".")[0] in _SAFE_MODULE_PREFIXES and not name.startswith("_"):
+            try:
+                found = super().find_class(module, name)
+            except (ImportError, AttributeError):
+                found = None
+            if isinstance(found, type):
+                return found
+        return type(name, (_Placeholder,), {"__module__": f"placeholder.{module}"})
+
+
+class _PlaceholderPickle:
+    """A ``pickle_module`` for ``torch.load`` whose unpickler neuters unknown classes."""
+
+    Unpickler = _PlaceholderUnpickler
+    __name__ = "hmtools_placeholder_pickle"
+
+    @staticmethod
+    def load(f, **kwargs):
+        return _PlaceholderUnpickler(f, **kwargs).load()
+
+
+def load_state_file(path: Path, allow_placeholders: bool = False):
+    """``torch.load`` a checkpoint on the CPU, ``weights_only=True`` first.
+
+    Args:
+        path: checkpoint file.
+        allow_placeholders: if the safe load fails (pickled training objects), retry with the
+            restricted unpickler that maps unknown classes to placeholders. Only on user request.
+
+    Raises:
+        CheckpointError: the file cannot be read (and the fallback is off or fails too).
+    """
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not allow_placeholders:
+            raise CheckpointError(
+                f"{path}: not loadable with weights_only=True ({first[:160]}); if you trust the "
+                f"file's origin, retry with --allow-pickled-objects") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False,
+                          pickle_module=_PlaceholderPickle)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, TypeError,
+            AttributeError) as err:
+        raise CheckpointError(f"{path}: cannot read checkpoint even with placeholders "
+                              f"({type(err).__name__}: {str(err)[:160]})") from None
+
+
+def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:
+    """A short, one-line summary of a strict ``load_state_dict`` mismatch."""
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+        if keys:
+            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+            parts.append(f"{label}: {', '.join(keys[:3])}{more}")
+    return "; ".join(parts)
+
+
+def strict_load(module, state: dict, path: Path, what: str) -> None:
+    """``module.load_state_dict(state, strict=True)`` with a one-line :class:`CheckpointError`."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        raise CheckpointError(f"{path}: does not match {what} ({describe_mismatch(missing, unexpected, shapes)})")
+    module.load_state_dict(state, strict=True)
+

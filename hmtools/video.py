@@ -1,0 +1,241 @@
+"""Video sources: a video file (through OpenCV) or an ordered list of frame images.
+
+A :class:`VideoSource` names its frames and yields them one at a time as RGB ``uint8`` arrays, so a
+long video never sits in memory. Frame names are the real file names for frame folders and
+synthetic ``"000000.jpg"``-style names (0-based decode order) for video files. The number of frames
+of a file is what actually decodes: a container's ``CAP_PROP_FRAME_COUNT`` is never trusted.
+
+Errors are per video: an unreadable, empty or corrupt source raises :class:`VideoError` naming it,
+and callers processing many videos record that error and go on with the next one.
+
+Example:
+    >>> src = open_video("clips/dive.mp4")          # doctest: +SKIP
+    >>> for frame in prefetch(src.frames()):        # doctest: +SKIP
+    ...     print(frame.index, frame.name, frame.image_rgb.shape)
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, TypeVar
+
+import numpy as np
+
+from hmtools.errors import VideoError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+T = TypeVar("T")
+
+
+def file_frame_name(frame_idx: int) -> str:
+    """The synthetic name of decoded frame ``frame_idx`` of a video file (``"000007.jpg"``)."""
+    return f"{frame_idx:06d}.jpg"
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders ``img_2.jpg`` before ``img_10.jpg``."""
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame.
+
+    Attributes:
+        index: 0-based position in the video.
+        name: frame name (file name for frame folders, ``file_frame_name(index)`` for files).
+        image_rgb: ``(H, W, 3)`` uint8 RGB pixels.
+    """
+
+    index: int
+    name: str
+    image_rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A readable video: a file, or an ordered list of frame images.
+
+    Build it with :func:`open_video` or :meth:`from_frame_paths`; both check that the source exists
+    and is not empty, but decoding errors surface while iterating :meth:`frames`.
+
+    Attributes:
+        video_id: the key this video is stored under.
+        path: the video file, or the folder holding the frames.
+        frame_paths: the frame images in order (empty for a video file).
+    """
+
+    video_id: str
+    path: Path
+    frame_paths: tuple[Path, ...] = ()
+
+    @property
+    def is_file(self) -> bool:
+        return not self.frame_paths
+
+    @classmethod
+    def from_frame_paths(cls, video_id: str, frame_paths: Sequence[str | Path]) -> "VideoSource":
+        """A video made of frame images, in the given order (names are kept)."""
+        paths = tuple(Path(p) for p in frame_paths)
+        if not paths:
+            raise VideoError(f"{video_id}: no frames listed")
+        return cls(video_id=video_id, path=paths[0].parent, frame_paths=paths)
+
+    def frame_names(self) -> list[str] | None:
+        """Frame names known without decoding (frame lists), ``None`` for video files."""
+        return [p.name for p in self.frame_paths] if self.frame_paths else None
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield every frame in order; raises :class:`VideoError` on an unreadable source.
+
+        All frames must share one size; a video file that decodes no frame at all is an error.
+        """
+        if self.is_file:
+            yield from _decode_file(self.path)
+        else:
+            yield from _read_images(self.video_id, self.frame_paths)
+
+
+def _decode_file(path: Path) -> Iterator[Frame]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: cannot open video (corrupt file or unsupported codec)")
+        size_hw = None
+        idx = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                break
+            if size_hw is None:
+                size_hw = bgr.shape[:2]
+            elif bgr.shape[:2] != size_hw:
+                raise VideoError(f"{path}: frame {idx} is {bgr.shape[1]}x{bgr.shape[0]}, "
+                                 f"earlier frames {size_hw[1]}x{size_hw[0]}")
+            yield Frame(idx, file_frame_name(idx), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            idx += 1
+        if idx == 0:
+            raise VideoError(f"{path}: no frame decodes (empty or corrupt video)")
+    finally:
+        cap.release()
+
+
+def _read_images(video_id: str, paths: Sequence[Path]) -> Iterator[Frame]:
+    import cv2
+
+    size_hw = None
+    for idx, p in enumerate(paths):
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise VideoError(f"{p}: cannot read frame image (missing or corrupt) in video {video_id}")
+        if size_hw is None:
+            size_hw = bgr.shape[:2]
+        elif bgr.shape[:2] != size_hw:
+            raise VideoError(f"{p}: frame is {bgr.shape[1]}x{bgr.shape[0]}, "
+                             f"earlier frames of {video_id} are {size_hw[1]}x{size_hw[0]}")
+        yield Frame(idx, p.name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def open_video(path: str | Path, video_id: str | None = None) -> VideoSource:
+    """Open a video file or a folder of frame images.
+
+    Args:
+        path: a video file (any container OpenCV reads) or a folder of images.
+        video_id: storage key; defaults to the file stem or the folder name.
+
+    Raises:
+        VideoError: the path does not exist, is a folder without images, or an unknown file type.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"{p}: no such video file or frame folder")
+    if p.is_dir():
+        images = sorted((q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES),
+                        key=lambda q: natural_key(q.name))
+        if not images:
+            raise VideoError(f"{p}: frame folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return VideoSource.from_frame_paths(video_id or p.name, images)
+    if p.suffix.lower() not in VIDEO_SUFFIXES:
+        raise VideoError(f"{p}: not a video file (expected one of {', '.join(VIDEO_SUFFIXES)})")
+    return VideoSource(video_id=video_id or p.stem, path=p)
+
+
+def list_videos(folder: str | Path) -> list[VideoSource]:
+    """Every video file directly inside ``folder`` (sorted by name), as sources."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise VideoError(f"{d}: not a folder")
+    files = sorted((q for q in d.iterdir() if q.is_file() and q.suffix.lower() in VIDEO_SUFFIXES),
+                   key=lambda q: natural_key(q.name))
+    return [VideoSource(video_id=q.stem, path=q) for q in files]
+
+
+_END = object()
+
+
+class _Raised:
+    def __init__(self, err: BaseException):
+        self.err = err
+
+
+def prefetch(items: Iterable[T], depth: int = 8) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    Decoding (OpenCV releases the GIL) then overlaps with model work in the caller. An exception in
+    the producer is re-raised in the consumer at the position it happened; when the consumer stops
+    early, the producer is told to stop and is joined.
+
+    Example:
+        >>> list(prefetch(range(3)))
+        [0, 1, 2]
+    """
+    if depth < 1:
+        raise ValueError(f"prefetch depth must be >= 1, got {depth}")
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        it = iter(items)
+        try:
+            for item in it:
+                if not put(item):
+                    return
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            put(_Raised(err))
+            return
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:  # release the decoder in the thread that used it
+                close()
+        put(_END)
+
+    thread = threading.Thread(target=produce, name="hmtools-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.err
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
