@@ -1,0 +1,445 @@
+"""The training engine: data, model, optimiser, schedule, EMA, guards, checkpoints, epochs.
+
+:func:`train` runs a whole training from a :class:`~fineparser.train_config.TrainConfig`:
+
+* Adam with the paper's learning-rate groups (I3D and tau 1e-4, ResNet and heads 1e-3) and the
+  configured per-epoch schedule; exponential moving average of the weights (torch-ema), used for
+  every evaluation; bfloat16 autocast on CUDA when ``amp`` (no loss scaling needed); gradient-norm
+  clipping.
+* Loss ``L = L_A + L_T + L_E`` (Eq. 8): L_A over the SAP attention of query and exemplar where a
+  frame has a mask (off with ``masks=none`` or without SAP), L_T where the clip has transitions
+  (TAP only), L_E on the query's score (DD: score / difficulty), and with ``both_orders`` the mean
+  of L_E over both directions of the pair.
+* A batch whose loss or gradient norm is not finite is skipped (on every process) and logged to
+  ``skipped.jsonl``; ``nan_patience`` consecutive skips stop the run with :class:`TrainingDiverged`.
+* Every epoch: ``last.pt`` (exact resume: model, optimiser, scheduler, EMA, epoch, RNG states,
+  best metric), ``best.pt`` when Spearman's rho improves, ``epoch_XXXX.pt`` every ``save_every``
+  epochs if asked, and one JSON line in ``metrics.jsonl`` (also printed).
+* Under ``torchrun`` the model is wrapped in DistributedDataParallel (see
+  :mod:`fineparser.distributed`); only rank 0 writes files.
+
+Resuming is exact: data order and augmentation depend only on (seed, epoch, index), so a run
+interrupted after epoch k and resumed gives the same epoch k + 1 as an uninterrupted run.
+
+Example:
+    >>> result = train(load_train_config("run.json", ["epochs=2"]))   # doctest: +SKIP
+    >>> result.best_rho, result.run_dir                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fineparser.train_config import TrainConfig, save_train_config
+from hmtools.errors import DatasetError, HMError
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+SKIPPED_FILE = "skipped.jsonl"
+LR_GROUPS = {"i3d": "lr_i3d", "temperature": "lr_tau", "sve": "lr_sve"}  # everything else: lr_heads
+
+
+class TrainingDiverged(HMError):
+    """Too many consecutive batches had a non-finite loss or gradient."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` leaves behind."""
+
+    run_dir: Path
+    epochs: int
+    best_rho: float
+    best_epoch: int
+    last_metrics: dict
+
+
+# -- set-up shared with evaluation and prediction ---------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def open_samples(cfg: TrainConfig) -> list:
+    """The dataset's samples (AQA-7: one class or all), defects skipped with a warning."""
+    from hmtools.datasets import open_dataset
+
+    options = {}
+    if cfg.dataset == "aqa7" and cfg.dataset_class != "all":
+        options["classes"] = [cfg.dataset_class]
+    ds = open_dataset(cfg.dataset, cfg.data_root, on_defect="warn", **options)
+    if ds.defects:
+        log.warning("%s: %d clip(s) skipped as defective (first: %s)", cfg.data_root,
+                    len(ds.defects), ds.defects[0])
+    samples = ds.samples()
+    if not samples:
+        raise DatasetError(f"{cfg.data_root}: no usable clips for dataset {cfg.dataset!r}")
+    return samples
+
+
+def build_table(cfg: TrainConfig, mcfg, samples: list, masks: str | None = None):
+    """The :class:`~fineparser.data.ClipTable` of all samples, masks of the training split."""
+    from fineparser.data import DATASET_SAMPLING, build_clip_table
+
+    masks = cfg.masks if masks is None else masks
+    if masks != "none" and not mcfg.sap:
+        log.warning("masks=%s but the model has no SAP (model.sap=false): masks are not used", masks)
+        masks = "none"
+    store = None
+    if masks != "none":
+        from hmtools.store import MaskStore
+
+        store = MaskStore.open(cfg.store)
+    return build_clip_table(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], masks, store)
+
+
+def build_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with one parameter group per model component (``name`` kept in each group)."""
+    groups = []
+    for name, params in model.parameter_groups().items():
+        lr = getattr(cfg, LR_GROUPS.get(name, "lr_heads"))
+        groups.append({"params": params, "lr": lr, "name": name})
+    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(epoch: int, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier of epoch ``epoch`` (0-based): warm-up, then the schedule."""
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    e = epoch - cfg.warmup_epochs
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "step":
+        return cfg.step_gamma ** (e // cfg.step_epochs)
+    span = max(1, cfg.epochs - cfg.warmup_epochs - 1)
+    cos = 0.5 * (1 + math.cos(math.pi * min(e, span) / span))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos
+
+
+def build_scheduler(optimizer, cfg: TrainConfig):
+    """Per-epoch LambdaLR of :func:`lr_factor` (its state holds no function: weights_only-safe)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on CUDA when enabled; a no-op context on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def to_snippets(clips: torch.Tensor, mcfg, device: torch.device) -> torch.Tensor:
+    from fineparser.data import clips_to_snippets
+
+    return clips_to_snippets(clips.to(device, non_blocking=True), mcfg.num_snippets,
+                             mcfg.snippet_frames, mcfg.snippet_stride, mcfg.pixel_mean, mcfg.pixel_std)
+
+
+# -- one step ----------------------------------------------------------------------------------------
+
+def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
+                   both_orders: bool = False, use_masks: bool = True) -> tuple[torch.Tensor, dict]:
+    """Forward one batch of pairs and return ``(L, {"loss_e", "loss_a", "loss_t"})``.
+
+    Args:
+        model: the UniFineParser (or its DDP wrapper).
+        batch: a collated :class:`~fineparser.data.PairItem`.
+        use_masks: add L_A where frames carry masks (SAP models only).
+    """
+    from fineparser.data import masks_to_snippets
+    from fineparser.losses import (attention_loss, mask_targets, score_loss, snippet_transitions,
+                                   soft_labels, temporal_loss)
+
+    q, z = batch.query, batch.exemplar
+    dd = mcfg.exemplar_setting == "DD"
+    y_q, y_z = q.score.to(device), z.score.to(device)
+    d_q, d_z = q.difficulty.to(device), z.difficulty.to(device)
+    with autocast(device, amp):
+        out = model(to_snippets(q.frames, mcfg, device), to_snippets(z.frames, mcfg, device), y_z,
+                    d_q if dd else None, d_z if dd else None)
+    loss_e = score_loss(out.y_hat_raw.float(), y_q / d_q if dd else y_q)
+    if both_orders:
+        core = model.module if hasattr(model, "module") else model
+        with autocast(device, amp):
+            back = core.compare(out.exemplar, out.query, y_q, d_z if dd else None, d_q if dd else None)
+        loss_e = 0.5 * (loss_e + score_loss(back.y_hat_raw.float(), y_z / d_z if dd else y_z))
+    zero = loss_e.new_zeros(())
+    loss_a = zero
+    has_masks = bool(q.mask_valid.any() or z.mask_valid.any())
+    if use_masks and mcfg.sap and has_masks and out.query.attention is not None:
+        attn = torch.cat([out.query.attention, out.exemplar.attention]).float()
+        masks = torch.cat([q.masks, z.masks]).to(device, non_blocking=True)
+        valid = torch.cat([q.mask_valid, z.mask_valid]).to(device)
+        m, v = masks_to_snippets(masks, valid, mcfg.num_snippets, mcfg.snippet_frames, mcfg.snippet_stride)
+        m_gt, cell_valid = mask_targets(m, v, attn.shape[-3:])
+        loss_a = attention_loss(attn, m_gt, cell_valid, kind=mcfg.sap_loss)
+    loss_t = zero
+    trans_valid = torch.cat([q.transitions_valid, z.transitions_valid]).to(device)
+    if mcfg.tap and bool(trans_valid.any()):
+        trans = torch.cat([q.transitions, z.transitions])
+        targets = soft_labels(snippet_transitions(trans, mcfg.snippet_stride, mcfg.num_snippets),
+                              mcfg.num_snippets, mcfg.num_queries, mcfg.soft_label_centre,
+                              mcfg.soft_label_sigma, mcfg.snippet_stride, mcfg.snippet_frames).to(device)
+        a1 = torch.cat([out.query.a1, out.exemplar.a1]).float()
+        a2 = torch.cat([out.query.a2, out.exemplar.a2]).float()
+        loss_t = temporal_loss(a1, a2, targets, trans_valid)
+    loss = loss_e + loss_a + loss_t
+    return loss, {"loss_e": float(loss_e.detach()), "loss_a": float(loss_a.detach()),
+                  "loss_t": float(loss_t.detach())}
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+class Trainer:
+    """Holds the state of one training run; :meth:`fit` runs the remaining epochs."""
+
+    def __init__(self, cfg: TrainConfig, resume: str | Path | None = None):
+        from torch_ema import ExponentialMovingAverage
+
+        from fineparser.data import ExemplarChooser, PairDataset
+        from fineparser.distributed import init_distributed
+        from fineparser.model import build_model, load_backbones
+
+        self.cfg = cfg
+        self.mcfg = cfg.model_config()
+        self.info = init_distributed(cfg.device)
+        self.run_dir = Path(cfg.run_dir)
+        seed_everything(cfg.seed)
+        samples = open_samples(cfg)
+        self.table = build_table(cfg, self.mcfg, samples)
+        train_rows = self.table.indices("train")
+        self.eval_rows = self.table.indices(cfg.eval_split)
+        self.chooser = ExemplarChooser(self.table, train_rows, self.mcfg.exemplar_setting)
+        lonely = [r for r in train_rows if not self.chooser.has_exemplar(r)]
+        if lonely:
+            log.warning("%d training clip(s) have no exemplar candidate (%s) and are not used as "
+                        "queries (first: %s)", len(lonely), self.mcfg.exemplar_setting,
+                        self.table.video_ids[lonely[0]])
+        self.train_rows = [r for r in train_rows if r not in set(lonely)]
+        if not self.train_rows:
+            raise DatasetError(f"{cfg.data_root}: no training pair can be formed "
+                               f"({len(train_rows)} training clips, setting {self.mcfg.exemplar_setting})")
+        self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
+                                 train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip)
+
+        self.model = build_model(self.mcfg)
+        if resume is None:
+            self.backbone_lines = load_backbones(self.model, cfg.i3d_weights, cfg.resnet_weights)
+        else:
+            self.backbone_lines = ["weights from the resumed checkpoint"]
+        self.model.to(self.info.device)
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg)
+        self.ema = (ExponentialMovingAverage(self.model.parameters(), decay=cfg.ema_decay)
+                    if cfg.ema_decay > 0 else None)
+        self.epoch, self.best_rho, self.best_epoch = 0, -math.inf, 0
+        if resume is not None:
+            self._resume(resume)
+        self.net = self.model
+        if self.info.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.info.device.index] if self.info.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _payload(self, metrics: dict) -> dict[str, Any]:
+        from fineparser.checkpoint import rng_state
+
+        return {"epoch": self.epoch, "model": self.model.state_dict(),
+                "model_config": self.mcfg.to_dict(), "train_config": self.cfg.resolved_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "best_rho": self.best_rho, "best_epoch": self.best_epoch, "rng": rng_state(),
+                "metrics": metrics}
+
+    def _resume(self, path: str | Path) -> None:
+        from fineparser.checkpoint import load_checkpoint, load_model_state, set_rng_state
+        from hmtools.errors import CheckpointError
+
+        ckpt = load_checkpoint(path)
+        load_model_state(self.model, ckpt["model"], path)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            if self.ema is not None:
+                if ckpt.get("ema") is None:
+                    raise ValueError("it has no EMA state but ema_decay > 0")
+                self.ema.load_state_dict(ckpt["ema"])
+                self.ema.to(self.info.device)
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: cannot resume the optimiser/scheduler/EMA ({err})") from None
+        self.epoch = int(ckpt["epoch"])
+        self.best_rho = float(ckpt["best_rho"])
+        self.best_epoch = int(ckpt["best_epoch"])
+        set_rng_state(ckpt["rng"])
+
+    def _save(self, metrics: dict, improved: bool) -> None:
+        from fineparser.checkpoint import save_checkpoint
+
+        payload = self._payload(metrics)
+        save_checkpoint(self.run_dir / "last.pt", payload)
+        if improved:
+            save_checkpoint(self.run_dir / "best.pt", payload)
+
+    # -- epochs ------------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train from ``self.epoch`` to ``cfg.epochs``; returns the best rho and where it was."""
+        from fineparser.distributed import shutdown_distributed
+
+        if self.info.is_main:
+            save_train_config(self.cfg, self.run_dir)
+            for line in self.backbone_lines:
+                log.info(line)
+        metrics: dict = {}
+        try:
+            while self.epoch < self.cfg.epochs:
+                metrics = self.run_epoch()
+        finally:
+            shutdown_distributed()
+        return TrainResult(self.run_dir, self.epoch, self.best_rho, self.best_epoch, metrics)
+
+    def run_epoch(self) -> dict:
+        """Train one epoch, evaluate if due, checkpoint, log; returns the metrics line."""
+        from fineparser.distributed import mean_over_processes
+
+        epoch = self.epoch
+        lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}  # the rates this epoch used
+        t0 = time.perf_counter()
+        stats = self._train_epoch(epoch)
+        train_s = time.perf_counter() - t0
+        self.scheduler.step()
+        self.epoch = epoch + 1
+        line: dict[str, Any] = {"epoch": self.epoch}
+        line.update(mean_over_processes({k: v for k, v in stats.items() if k.startswith("loss")},
+                                        self.info))
+        line.update({"pairs": stats["pairs"], "skipped": stats["skipped"],
+                     "lr": lrs,
+                     "train_s": round(train_s, 3),
+                     "pairs_per_s": round(stats["pairs"] / train_s, 3) if train_s > 0 else None})
+        improved = False
+        if self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs:
+            result = self.evaluate()
+            line["eval"] = {k: v for k, v in result.metrics.to_json().items() if k != "per_action"}
+            rho = result.metrics.rho
+            if math.isfinite(rho) and rho > self.best_rho:
+                self.best_rho, self.best_epoch, improved = rho, self.epoch, True
+        line["best_rho"] = self.best_rho if math.isfinite(self.best_rho) else None
+        line["best_epoch"] = self.best_epoch
+        if self.info.is_main:
+            self._save(line, improved)
+            if self.cfg.save_every and self.epoch % self.cfg.save_every == 0:
+                from fineparser.checkpoint import save_checkpoint
+
+                save_checkpoint(self.run_dir / f"epoch_{self.epoch:04d}.pt", self._payload(line))
+            with open(self.run_dir / METRICS_FILE, "a") as f:
+                f.write(json.dumps(line) + "\n")
+            print(json.dumps(line), flush=True)
+        return line
+
+    def _loader(self, epoch: int):
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        from fineparser.data import worker_init
+
+        self.pairs.set_epoch(epoch)
+        sampler = DistributedSampler(self.pairs, num_replicas=self.info.world_size, rank=self.info.rank,
+                                     shuffle=True, seed=self.cfg.seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(self.pairs, batch_size=self.cfg.batch_size, sampler=sampler,
+                          num_workers=self.cfg.workers, worker_init_fn=worker_init,
+                          pin_memory=self.info.device.type == "cuda",
+                          persistent_workers=False)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        from tqdm import tqdm
+
+        from fineparser.distributed import any_true, sum_over_processes
+
+        cfg, info = self.cfg, self.info
+        self.net.train()
+        loader = self._loader(epoch)
+        total = len(loader) if not cfg.max_steps_per_epoch else min(len(loader), cfg.max_steps_per_epoch)
+        sums = {"loss": 0.0, "loss_e": 0.0, "loss_a": 0.0, "loss_t": 0.0}
+        steps = pairs = skipped = consecutive = 0
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
+                   disable=not info.is_main, leave=False)
+        for step, batch in enumerate(bar):
+            if step >= total:
+                break
+            loss, parts = compute_losses(self.net, batch, self.mcfg, info.device, cfg.amp,
+                                         cfg.both_orders, use_masks=cfg.masks != "none")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # also on a bad batch: every DDP process must join the reduction
+            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+            bad = any_true(not (math.isfinite(float(loss.detach())) and math.isfinite(float(gnorm))), info)
+            if bad:
+                self.optimizer.zero_grad(set_to_none=True)
+                skipped += 1
+                consecutive += 1
+                self._log_skipped(epoch, step, batch, float(loss.detach()), float(gnorm))
+                if consecutive >= cfg.nan_patience:
+                    raise TrainingDiverged(
+                        f"{self.run_dir}: training stopped at epoch {epoch + 1}, step {step + 1}: "
+                        f"{consecutive} consecutive batches with a non-finite loss or gradient "
+                        f"(see {SKIPPED_FILE}; lower the learning rates or check the data)")
+                continue
+            consecutive = 0
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update()
+            n = int(batch.query.score.shape[0])
+            pairs += n
+            steps += 1
+            sums["loss"] += float(loss.detach()) * n
+            for k, v in parts.items():
+                sums[k] += v * n
+            bar.set_postfix(loss=f"{sums['loss'] / max(pairs, 1):.4g}")
+        bar.close()
+        counts = sum_over_processes({"pairs": pairs, "skipped": skipped, **sums}, info)
+        n = max(counts["pairs"], 1.0)
+        return {"pairs": int(counts["pairs"]), "skipped": int(counts["skipped"]),
+                **{k: counts[k] / n for k in sums}}
+
+    def _log_skipped(self, epoch: int, step: int, batch, loss: float, gnorm: float) -> None:
+        ids = [self.table.video_ids[int(i)] for i in batch.query.index] + \
+              [self.table.video_ids[int(i)] for i in batch.exemplar.index]
+        log.warning("epoch %d step %d skipped: loss %s, gradient norm %s (videos: %s)",
+                    epoch + 1, step + 1, loss, gnorm, ", ".join(ids))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / SKIPPED_FILE, "a") as f:
+            f.write(json.dumps({"epoch": epoch + 1, "step": step + 1, "rank": self.info.rank,
+                                "loss": loss if math.isfinite(loss) else str(loss),
+                                "grad_norm": gnorm if math.isfinite(gnorm) else str(gnorm),
+                                "videos": ids}) + "\n")
+
+    def evaluate(self):
+        """Multi-exemplar evaluation of ``eval_split`` with the EMA weights (when kept)."""
+        from contextlib import nullcontext
+
+        from fineparser.evaluation import evaluate_rows
+
+        plan, _ = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, self.cfg.seed)
+        ctx = self.ema.average_parameters() if self.ema is not None else nullcontext()
+        with ctx:
+            return evaluate_rows(self.model, self.table, self.eval_rows, plan, self.mcfg, self.info,
+                                 batch_size=self.cfg.eval_batch_size, workers=self.cfg.workers,
+                                 amp=self.cfg.amp, resize_scale=self.cfg.resize_scale)
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None) -> TrainResult:
+    """Run (or resume) a training; see the module docstring."""
+    return Trainer(cfg, resume=resume).fit()
