@@ -14,6 +14,7 @@ import click
 from hmtools.errors import HMError
 
 HMTOOLS_COMMANDS: dict[str, str] = {
+    "pseudo-mask": "hmtools.commands.pseudo_mask:pseudo_mask",
 }
 
 FINEPARSER_COMMANDS: dict[str, str] = {
