@@ -37,7 +37,7 @@ def attention_overlay_png(frames, attention, path: str | Path, alpha: float = 0.
         attention: (T_s, H_s, W_s) in [0, 1]; frame t uses attention slot t * T_s // T.
         path: Output PNG.
         alpha: Opacity of the heat map.
-        panel_px: Size of each panel in pixels.
+        panel_px: Size of each panel in pixels (plus a 20-pixel title row).
 
     Returns:
         The written path.
@@ -54,15 +54,16 @@ def attention_overlay_png(frames, attention, path: str | Path, alpha: float = 0.
         frames = frames.astype(np.float32) / 255.0
     frames = np.clip(frames, 0.0, 1.0)
     t, h, w, _ = frames.shape
-    dpi = 100
-    fig, axes = plt.subplots(1, t, figsize=(t * panel_px / dpi, panel_px / dpi), dpi=dpi, squeeze=False)
+    dpi, title_px = 100, 20
+    fig, axes = plt.subplots(1, t, figsize=(t * panel_px / dpi, (panel_px + title_px) / dpi), dpi=dpi,
+                             squeeze=False)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=panel_px / (panel_px + title_px), wspace=0.04)
     for i, ax in enumerate(axes[0]):
         ax.imshow(frames[i], extent=(0, w, h, 0))
         ax.imshow(attention[i * attention.shape[0] // t], cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0,
                   extent=(0, w, h, 0), interpolation="bilinear")
-        ax.set_title(f"frame {i}", fontsize=7)
+        ax.set_title(f"frame {i}", fontsize=7, pad=2)
         ax.axis("off")
-    fig.tight_layout(pad=0.2)
     path = Path(path)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -81,12 +82,15 @@ def temporal_attention_png(a1, a2, targets, path: str | Path) -> Path:
         The written path.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     maps = [_as_numpy(a1), _as_numpy(a2), _as_numpy(targets)]
     if not all(m.ndim == 2 and m.shape == maps[0].shape for m in maps):
         raise ValueError(f"temporal_attention_png: expected three (Lq, N) arrays of one shape, got "
                          f"{[m.shape for m in maps]}")
     lq, n = maps[0].shape
-    fig, axes = plt.subplots(1, 3, figsize=(3 * max(3.0, n * 0.25), max(2.0, lq * 0.35 + 1.0)), dpi=100)
+    fig, axes = plt.subplots(1, 3, figsize=(3 * max(3.0, n * 0.25) + 1.0, max(2.5, lq * 0.35 + 1.2)),
+                             dpi=100, layout="constrained")
     vmax = max(float(m.max()) for m in maps) or 1.0
     for ax, m, title in zip(axes, maps, ("A1", "A2", "T (soft labels)")):
         im = ax.imshow(m, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
@@ -94,7 +98,8 @@ def temporal_attention_png(a1, a2, targets, path: str | Path) -> Path:
         ax.set_xlabel("snippet")
         ax.set_ylabel("step (query)")
         ax.set_yticks(range(lq))
-    fig.colorbar(im, ax=list(axes), fraction=0.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.colorbar(im, ax=list(axes), fraction=0.03, label="attention")
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)

@@ -10,6 +10,12 @@ Data flow for a pair (query X, exemplar Z), each (B, N, 3, T, H, W) normalised s
 
 DD setting (Table 12): the network regresses score / difficulty; :meth:`UniFineParser.compare`
 divides the exemplar's score by its difficulty and multiplies the prediction by the query's.
+
+Where the paper is ambiguous, the choice is documented where it is made: TF SAME padding and
+feature pooling (:mod:`~fineparser.model.i3d`), f_A and A + 1 (:mod:`~fineparser.model.sap`),
+frames and the ResNet-50 projection (:mod:`~fineparser.model.sve`), attention width, tau, the
+garbled second query and the no-TAP variant (:mod:`~fineparser.model.tap`), Eq. 3 / Eq. 4 and
+the soft labels (:mod:`fineparser.losses`).
 """
 
 from __future__ import annotations
