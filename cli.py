@@ -14,11 +14,20 @@ import click
 from hmtools.errors import HMError
 
 HMTOOLS_COMMANDS: dict[str, str] = {
+    "init": "hmtools.commands.init:init",
+    "validate": "hmtools.commands.validate:validate",
+    "index": "hmtools.commands.index:index",
+    "stats": "hmtools.commands.stats:stats",
+    "import-hm": "hmtools.commands.import_hm:import_hm",
+    "export-hm": "hmtools.commands.export_hm:export_hm",
+    "export-ytvis": "hmtools.commands.export_ytvis:export_ytvis",
     "pseudo-mask": "hmtools.commands.pseudo_mask:pseudo_mask",
 }
 
 FINEPARSER_COMMANDS: dict[str, str] = {
     "info": "fineparser.commands.info:info",
+    "train": "fineparser.commands.train:train",
+    "eval": "fineparser.commands.eval:eval_cmd",
 }
 
 

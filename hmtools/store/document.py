@@ -436,7 +436,7 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
             if not isinstance(entry, dict):
                 r.fail(f"$.layers.{layer}.frames[{i}]", "expected null or an object")
             for key, m in entry.items():
-                if not key.isdigit():
+                if not (key.isascii() and key.isdigit()):
                     r.fail(f"$.layers.{layer}.frames[{i}]", f"object key {key!r} is not a positive integer")
                 if not isinstance(m, dict) or not isinstance(m.get("counts"), str):
                     r.fail(f"$.layers.{layer}.frames[{i}].{key}", "expected an object with a 'counts' string")
@@ -489,6 +489,13 @@ def _quality(q: Any, label: str) -> Quality:
         return Quality()
     if not isinstance(q, dict) or set(q) - set(QUALITY_FIELDS):
         raise StoreError(f"{label}: quality must be an object with keys from {QUALITY_FIELDS}")
+    for key, value in q.items():
+        flag_field = key in ("empty", "border")
+        ok = isinstance(value, bool) if flag_field else (
+            isinstance(value, (int, float)) and not isinstance(value, bool))
+        if value is not None and not ok:
+            raise StoreError(f"{label}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
+                             f"got {value!r}")
     return Quality(**q)
 
 

@@ -1,0 +1,28 @@
+"""``hmtools export-hm``: FineDiving-HM mask folders from the store."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("export-hm")
+@click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False), help="Mask store folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for <competition>/<idx>/*.png.")
+@click.option("--layer", type=click.Choice(["effective", "pseudo", "corrected"]), default="effective",
+              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default="png", show_default=True,
+              help="jpg for the official FineParser loader.")
+@click.option("--missing", type=click.Choice(["skip", "empty"]), default="skip", show_default=True,
+              help="Frames without a mask: no file, or an all-black mask (the official loader pairs by position).")
+@click.option("--video", "videos", multiple=True, help="Only these video ids (repeatable).")
+def export_hm(store_dir: str, out: str, layer: str, fmt: str, missing: str, videos: tuple[str, ...]) -> None:
+    """Write one 0/255 mask image per frame, named after the frame, under <out>/<competition>/<idx>/.
+
+    Example: hmtools export-hm --store data/store --out FineDiving_HM --format jpg --missing empty
+    """
+    from hmtools.formats.finediving_hm import export_hm as run
+    from hmtools.store import MaskStore
+
+    report = run(MaskStore.open(store_dir), out, layer=layer, fmt=fmt, missing=missing,
+                 video_ids=list(videos) or None)
+    click.echo(report.summary())
