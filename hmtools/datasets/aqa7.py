@@ -42,7 +42,8 @@ def _load_split(path: Path, split: str):
         raise DatasetError(f"{path}: split file not found")
     try:
         mat = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, NotImplementedError) as err:
+    except (scipy.io.matlab.MatReadError, ValueError, TypeError, OSError,
+            NotImplementedError) as err:
         raise DatasetError(f"{path}: not a readable .mat file ({err})") from None
     rows = mat.get(SPLIT_KEYS[split])
     if rows is None or getattr(rows, "ndim", 0) != 2 or rows.shape[1] < 3:

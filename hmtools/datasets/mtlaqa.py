@@ -61,13 +61,13 @@ def _key(entry, source: Path) -> tuple[int, int]:
 
 
 def _is_armstand(entry: dict) -> bool:
+    """The ``armstand`` flag, or a dive number of group 6."""
     flag = entry.get("armstand")
-    if flag is not None and not isinstance(flag, str):
-        try:
-            return bool(int(flag))
-        except (TypeError, ValueError):
-            pass
-    return str(entry.get("dive_number", "")).startswith("6")
+    try:
+        flagged = flag is not None and not isinstance(flag, str) and bool(int(flag))
+    except (TypeError, ValueError):
+        flagged = False
+    return flagged or str(entry.get("dive_number", "")).startswith("6")
 
 
 def video_events(annotations: dict[tuple[int, int], dict],

@@ -17,13 +17,15 @@ from hmtools.errors import DatasetError
 
 pytestmark = pytest.mark.skipif(not meta_available(), reason=META_SKIP_REASON)
 
-# A few competitions (one synchronized, one with an event at frame 0: 01__121) and their clips.
-COMPETITIONS = ("01", "FINADivingWorldCup2021_Men10mSynchronised_final_r1",
-                "FINADivingWorldCup2021_Men10m_final_r1")
+# Two whole competitions (one synchronized) plus clips of "01" (01__121 has an event at frame 0).
+COMPETITIONS = ("Diving_FullWomenSynchronised3mSpringboard-final_Tokyo2020Replays_4",
+                "FINAWorldChampionships2019_Men10m_final_r1")
+CLIPS = ("01__10", "01__121", "01__1", "01__11", "01__9")
 
 
 def _subset():
-    return [r for r in finediving_meta_records() if r["competition"] in COMPETITIONS]
+    return [r for r in finediving_meta_records()
+            if r["competition"] in COMPETITIONS or r["video_id"] in CLIPS]
 
 
 @pytest.fixture(scope="module")
