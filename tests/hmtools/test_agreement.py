@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from correction_helpers import box_mask, make_store
+from helpers.correction_store import box_mask, make_store
 
 from hmtools.agreement import boundary, boundary_f_score, run_agreement
 from hmtools.rle import empty_rle, mask_to_rle
@@ -90,3 +90,22 @@ def test_partial_correction_uses_effective_mask(tmp_path):
     # pseudo union = 16 + 9 px, effective = athlete 2 only (9 px): IoU = 9 / 25.
     assert row.mean_iou == pytest.approx(9 / 25)
     assert row.n_changed == 1
+
+
+def test_agreement_command(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import hmtools
+
+    store = make_store(tmp_path)
+    with store.edit("v1") as doc:
+        p = doc.pseudo[0][1].rle
+        doc.set_correction(0, 1, _corr(empty_rle((12, 16)), "empty", p))
+    res = CliRunner().invoke(hmtools, ["agreement", "--store", str(store.root), "--by", "video",
+                                       "--png", str(tmp_path / "a.png")])
+    assert res.exit_code == 0, res.output
+    rows = [line.split() for line in res.output.splitlines() if not line.startswith("wrote")]
+    assert rows[0][:3] == ["level", "name", "action_type"]
+    assert rows[1][:2] == ["video", "v1"] and rows[1][7] == "0.0"   # mean IoU of the one reviewed frame
+    assert rows[-1][:2] == ["all", "ALL"]
+    assert (tmp_path / "a.png").is_file()

@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from correction_helpers import box_mask, make_store
+from helpers.correction_store import box_mask, make_store
 
 from hmtools.cvat import ImportRefused, export_cvat_task, format_import_report, import_cvat
 from hmtools.formats.cvat_rle import coco_rle_to_cvat
@@ -282,3 +282,35 @@ def test_hostile_zip_import_refused(tmp_path):
     with pytest.raises(Exception, match="escapes the target folder"):
         import_cvat(store.root, tmp_path / "evil.zip")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_commands_export_edit_import(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import hmtools
+
+    store = make_store(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(hmtools, ["export-cvat", "--store", str(store.root), str(tmp_path / "task"), "--video", "v1"])
+    assert res.exit_code == 0, res.output
+    assert "4 frame(s) of 1 video(s), 4 mask(s)" in res.output
+    xml_path = tmp_path / "task" / "annotations.xml"
+    tree = ET.parse(xml_path)
+    images = _images(tree)
+    _set_mask(images["v1/00003.jpg"], box_mask((12, 16), 0, 3, 0, 3))
+    tree.write(xml_path)
+    res = runner.invoke(hmtools, ["import-cvat", "--store", str(store.root), str(xml_path), "--dry-run"])
+    assert res.exit_code == 0 and "00003.jpg 1:edited" in res.output and "dry run" in res.output
+    assert store.read("v1").corrected == [None] * 4
+    res = runner.invoke(hmtools, ["import-cvat", "--store", str(store.root), str(xml_path), "--annotator", "ann"])
+    assert res.exit_code == 0 and "1 edited, 3 confirmed, 0 empty" in res.output
+    # Two problems: each printed on its own line, a one-line error, exit status 1, nothing written.
+    images["v1/00001.jpg"].set("name", "nosuch/00001.jpg")
+    images["v1/00002.jpg"].set("height", "99")
+    tree.write(xml_path)
+    before = store.read("v1").corrected
+    res = runner.invoke(hmtools, ["import-cvat", "--store", str(store.root), str(xml_path)])
+    assert res.exit_code == 1
+    assert "unknown video 'nosuch'" in res.output and "size 16x99" in res.output
+    assert "Traceback" not in res.output and "nothing was written" in res.output
+    assert store.read("v1").corrected == before

@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from correction_helpers import box_mask, make_store
+from helpers.correction_store import box_mask, make_store
 
 from hmtools.rle import empty_rle, mask_to_rle
 from hmtools.review import format_table, object_priority, review_queue, run_review, stale_corrections
@@ -137,3 +137,21 @@ def test_frames_from_video_file(tmp_path):
     with pytest.raises(Exception, match="outside"):
         reader.read_rgb(doc, 5)
     reader.close()
+
+
+def test_review_command(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import hmtools
+
+    store = _flagged_store(tmp_path)
+    res = CliRunner().invoke(hmtools, ["review", "--store", str(store.root), "--csv", str(tmp_path / "q.csv")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].split()[:3] == ["video_id", "frame_idx", "frame"]
+    assert lines[1].split()[:3] == ["b", "0", "00001.jpg"]
+    assert "3 frame(s) to review" in res.output
+    res = CliRunner().invoke(hmtools, ["review", "--store", str(store.root), "--stale"])
+    assert res.exit_code == 0 and "(nothing)" in res.output and "0 stale correction(s)" in res.output
+    res = CliRunner().invoke(hmtools, ["review", "--store", str(tmp_path / "nostore")])
+    assert res.exit_code == 1 and "no such mask store" in res.output

@@ -1,0 +1,1 @@
+"""The local web editor for mask corrections (``hmtools correct``): see :mod:`hmtools.web.server`."""
