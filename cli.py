@@ -22,6 +22,11 @@ HMTOOLS_COMMANDS: dict[str, str] = {
     "export-hm": "hmtools.commands.export_hm:export_hm",
     "export-ytvis": "hmtools.commands.export_ytvis:export_ytvis",
     "pseudo-mask": "hmtools.commands.pseudo_mask:pseudo_mask",
+    "review": "hmtools.commands.review:review",
+    "export-cvat": "hmtools.commands.export_cvat:export_cvat",
+    "import-cvat": "hmtools.commands.import_cvat:import_cvat",
+    "correct": "hmtools.commands.correct:correct",
+    "agreement": "hmtools.commands.agreement:agreement",
 }
 
 FINEPARSER_COMMANDS: dict[str, str] = {
