@@ -437,17 +437,19 @@ def import_cvat(store_root: str | Path, source: str | Path, *, annotator: str | 
     return report
 
 
-def format_import_report(report: ImportReport, max_frames: int = 20) -> str:
-    """Per video: which frames change and how (``00489.jpg 1:edited``)."""
+def format_import_report(report: ImportReport, max_frames: int = 12) -> str:
+    """Per video: how many frames change, and which, by status (``edited: 00489.jpg#1, ...``)."""
     verb = "would change" if report.dry_run else "changed"
     lines = []
     for vid, changes in report.by_video().items():
-        frames: dict[str, list[str]] = {}
-        for c in changes:
-            frames.setdefault(c.frame_name, []).append(f"{c.object_id}:{c.correction.status}")
-        shown = [f"{name} {' '.join(v)}" for name, v in list(frames.items())[:max_frames]]
-        more = f", ... {len(frames) - max_frames} more" if len(frames) > max_frames else ""
-        lines.append(f"{vid}: {len(frames)} frame(s) {verb}: {', '.join(shown)}{more}")
+        parts = []
+        for status in ("edited", "empty", "confirmed"):
+            names = [f"{c.frame_name}#{c.object_id}" for c in changes if c.correction.status == status]
+            if names:
+                more = f" ... {len(names) - max_frames} more" if len(names) > max_frames else ""
+                parts.append(f"{status} {len(names)}: {', '.join(names[:max_frames])}{more}")
+        n_frames = len({c.frame_idx for c in changes})
+        lines.append(f"{vid}: {n_frames} frame(s) {verb}; " + "; ".join(parts))
     counts = {s: sum(c.correction.status == s for c in report.changes) for s in ("edited", "confirmed", "empty")}
     stale = sum(c.stale for c in report.changes)
     lines.append(f"{report.n_frames} frame(s) read; corrections {verb}: {counts['edited']} edited, "

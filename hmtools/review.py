@@ -242,9 +242,14 @@ def contact_sheet(store: MaskStore, items: Sequence[ReviewItem], out_png: str | 
     n = max(len(items), 1)
     cols = max(1, min(cols, n))
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * tile_width / 100, rows * tile_width / 100 * 0.8),
-                             squeeze=False)
     docs: dict[str, VideoDoc] = {}
+    if items:
+        docs[items[0].video_id] = store.read(items[0].video_id)
+    h0, w0 = docs[items[0].video_id].size_hw if items else (3, 4)
+    tile_h_in = tile_width / 100 * h0 / w0 + 0.45  # image plus two title lines
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * tile_width / 100, rows * tile_h_in), squeeze=False)
+    if not items:
+        axes.flat[0].text(0.5, 0.5, "nothing to review", ha="center", va="center")
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= len(items):

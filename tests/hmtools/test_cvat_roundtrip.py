@@ -73,8 +73,8 @@ def test_roundtrip_changes_exactly_the_edited_frames(tmp_path):
     # Dry run: reports, writes nothing.
     rep = import_cvat(store.root, xml_path, annotator="ann", dry_run=True)
     text = format_import_report(rep)
-    assert "v1: 4 frame(s) would change" in text and "00002.jpg 1:edited" in text
-    assert "00003.jpg 1:empty" in text and "dry run: nothing written" in text
+    assert "v1: 4 frame(s) would change" in text and "edited 1: 00002.jpg#1" in text
+    assert "empty 1: 00003.jpg#1" in text and "dry run: nothing written" in text
     assert {v: d.corrected for v, d in _docs(store).items()} == {v: d.corrected for v, d in before.items()}
 
     rep = import_cvat(store.root, xml_path, annotator="ann")
@@ -300,7 +300,7 @@ def test_commands_export_edit_import(tmp_path):
     _set_mask(images["v1/00003.jpg"], box_mask((12, 16), 0, 3, 0, 3))
     tree.write(xml_path)
     res = runner.invoke(hmtools, ["import-cvat", "--store", str(store.root), str(xml_path), "--dry-run"])
-    assert res.exit_code == 0 and "00003.jpg 1:edited" in res.output and "dry run" in res.output
+    assert res.exit_code == 0 and "edited 1: 00003.jpg#1" in res.output and "dry run" in res.output
     assert store.read("v1").corrected == [None] * 4
     res = runner.invoke(hmtools, ["import-cvat", "--store", str(store.root), str(xml_path), "--annotator", "ann"])
     assert res.exit_code == 0 and "1 edited, 3 confirmed, 0 empty" in res.output
