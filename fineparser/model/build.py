@@ -7,8 +7,8 @@ Variants are plain functions returning a :class:`~fineparser.config.ModelConfig`
     model = build_model(cfg)                  # random weights; see fineparser.model.weights
 
 ``paper``: the published setting. ``demo``: CPU demo (8 snippets of 8 frames at 64 x 64, I3D at
-quarter width, ResNet-18, d = 64): runs a training step in about a second on a laptop core, but no
-pretrained weights fit it. ``tiny``: unit tests (4 snippets, 32 x 32, I3D at 1/8 width, d = 16).
+quarter width, ResNet-18, d = 64): forward + backward of a batch of 2 pairs takes about 2 s on one
+CPU core, but no pretrained weights fit it. ``tiny``: unit tests (4 snippets, 32 x 32, I3D at 1/8 width, d = 16).
 Reduced widths scale every I3D channel count by ``i3d_width`` (rounded, at least 1), so only
 ``i3d_width = 1.0`` matches the Kinetics checkpoint.
 """

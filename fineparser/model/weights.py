@@ -93,6 +93,13 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: st
     return state
 
 
+def _load_strict(module: nn.Module, path: str | Path, source: str, what: str,
+                 ignore_prefixes: tuple[str, ...]) -> int:
+    state = check_state_dict(module, read_state_dict(path, source), path, what, ignore_prefixes)
+    module.load_state_dict(state, strict=True)
+    return len(state)
+
+
 def _i3d_of(model: nn.Module) -> nn.Module:
     from fineparser.model.i3d import I3D
 
@@ -125,12 +132,8 @@ def load_i3d_weights(model: nn.Module, path: str | Path) -> int:
     Raises:
         CheckpointError: the file is missing, unreadable, or its keys/shapes differ.
     """
-    i3d = _i3d_of(model)
-    state = read_state_dict(path, I3D_SOURCE)
-    state = check_state_dict(i3d, state, path, "the I3D backbone (Kinetics model_rgb.pth layout)",
-                             ignore_prefixes=("conv3d_0c_1x1.",))
-    i3d.load_state_dict(state, strict=True)
-    return len(state)
+    return _load_strict(_i3d_of(model), path, I3D_SOURCE,
+                        "the I3D backbone (Kinetics model_rgb.pth layout)", ("conv3d_0c_1x1.",))
 
 
 def load_resnet_weights(model: nn.Module, path: str | Path) -> int:
@@ -143,12 +146,8 @@ def load_resnet_weights(model: nn.Module, path: str | Path) -> int:
         CheckpointError: the file is missing, unreadable, or its keys/shapes differ (e.g. a
             resnet50 file for a resnet34 SVE).
     """
-    resnet = _resnet_of(model)
-    state = read_state_dict(path, RESNET_SOURCE)
-    state = check_state_dict(resnet, state, path, "the SVE ResNet (torchvision layout)",
-                             ignore_prefixes=("fc.",))
-    resnet.load_state_dict(state, strict=True)
-    return len(state)
+    return _load_strict(_resnet_of(model), path, RESNET_SOURCE, "the SVE ResNet (torchvision layout)",
+                        ("fc.",))
 
 
 def load_backbones(model: nn.Module, i3d_path: str | Path | None = None,
