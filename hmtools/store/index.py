@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from hmtools.errors import StoreError
+from hmtools.rle import union
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -218,16 +219,16 @@ def doc_rows(doc) -> tuple[dict, dict]:
             m["stale"].append(c.pseudo_hash != (mask_hash(p.rle) if p is not None else None))
         objs = doc.effective_objects(i)
         layers = {layer for layer, _ in objs.values()}
-        eff = doc.effective(i) if objs else None
+        eff = _union_area([rle for _, rle in objs.values()])
         f["video_id"].append(vid)
         f["frame_idx"].append(i)
         f["frame_name"].append(name)
         f["n_objects"].append(len(objs))
-        f["area"].append(eff.area if eff is not None else None)
-        f["fg_ratio"].append(eff.area / hw if eff is not None else None)
+        f["area"].append(eff)
+        f["fg_ratio"].append(eff / hw if eff is not None else None)
         f["source"].append(("mixed" if len(layers) > 1 else layers.pop()) if layers else None)
-        f["pseudo_area"].append(doc.layer_mask("pseudo", i).area if pseudo else None)
-        f["corrected_area"].append(doc.layer_mask("corrected", i).area if corrected else None)
+        f["pseudo_area"].append(_union_area([pm.rle for pm in pseudo.values()]))
+        f["corrected_area"].append(_union_area([c.rle for c in corrected.values()]))
         f["flagged"].append(any(pm.flag.review for pm in pseudo.values()))
     for cols in (m, f):
         n = len(cols["video_id"])
@@ -236,6 +237,13 @@ def doc_rows(doc) -> tuple[dict, dict]:
         for key, value in zip(META_COLUMNS, meta):
             cols[key] = [value] * n
     return m, f
+
+
+def _union_area(rles: list) -> int | None:
+    """Area of the union of a frame's masks (``None`` for no masks); merges only when needed."""
+    if not rles:
+        return None
+    return rles[0].area if len(rles) == 1 else union(rles).area
 
 
 def _mask_row(m: dict, vid: str, i: int, name: str, obj_id: int, layer: str, rle) -> None:

@@ -123,3 +123,15 @@ def test_validate_store_lists_every_bad_file(tmp_path):
     (store.videos_dir / "notes.txt").unlink()
     ok = CliRunner().invoke(cli.hmtools, ["validate", "--store", str(store.root), "--quiet"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_the_documented_example_is_a_valid_document():
+    text = (REPO / "annotations" / "FORMAT.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    data = json.loads(example)
+    assert schema_errors(data) == []
+    from hmtools.store import doc_from_json
+
+    doc = doc_from_json(data, "FORMAT.md")
+    assert doc.effective_objects(0)[2][0] == "corrected" and doc.effective_objects(0)[1][0] == "pseudo"
+    assert doc.effective(2) is None and list(doc.stale_corrections()) == []
