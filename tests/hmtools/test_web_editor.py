@@ -218,6 +218,47 @@ def _playwright():
     return sync_playwright
 
 
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--no-first-run", "--disable-extensions"]
+
+
+class _Served:
+    """The editor on ``store`` in a background thread (context manager)."""
+
+    def __init__(self, store, annotator):
+        self.app = EditorApp(store.root, annotator=annotator)
+        self.server = make_server(self.app)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.app.url(self.server)
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def _stroke(page, size_hw, y, x0, x1):
+    """Drag the mouse along image row ``y`` from column ``x0`` to ``x1`` (image pixel centres)."""
+    box = page.locator("#canvas").bounding_box()
+    sx, sy = box["width"] / size_hw[1], box["height"] / size_hw[0]
+    page.mouse.move(box["x"] + (x0 + 0.5) * sx, box["y"] + (y + 0.5) * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + (x1 + 0.5) * sx, box["y"] + (y + 0.5) * sy, steps=12)
+    page.mouse.up()
+
+
+def _assert_stroke(got, pseudo, y, x0, x1):
+    """Every pixel on the stroke is painted; nothing further than the brush radius (+1) changed."""
+    assert got[y, x0:x1 + 1].all()
+    yy, xx = np.mgrid[:got.shape[0], :got.shape[1]]
+    near = (np.abs(yy - y) <= 2) & (xx >= x0 - 2) & (xx <= x1 + 2)
+    assert (got[~near] == pseudo[~near]).all()
+    assert got[pseudo].all()
+
+
 @pytest.mark.browser
 def test_browser_paint_stroke_and_save(tmp_path):
     sync_playwright = _playwright()
@@ -225,46 +266,57 @@ def test_browser_paint_stroke_and_save(tmp_path):
     pseudo = box_mask(size, 10, 30, 10, 24)
     store = make_store(tmp_path, {"dive": ("107B", [{1: (pseudo, Quality(score=0.3), Flag(True, ("low_score",)))}])},
                        size_hw=size)
-    app = EditorApp(store.root, annotator="browser")
-    server = make_server(app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--no-first-run", "--disable-extensions"])
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
-                errors = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(app.url(server))
-                page.wait_for_selector("body[data-state=ready]", timeout=15000)
-                assert page.inner_text("#where").startswith("dive 00001.jpg")
-                page.evaluate("() => { document.getElementById('size').value = 3; }")
-                box = page.locator("#canvas").bounding_box()
-                sx, sy = box["width"] / size[1], box["height"] / size[0]
-                y, x0, x1 = 40, 30, 58             # a stroke along image row 40, outside the pseudo box
-                page.mouse.move(box["x"] + (x0 + 0.5) * sx, box["y"] + (y + 0.5) * sy)
-                page.mouse.down()
-                page.mouse.move(box["x"] + (x1 + 0.5) * sx, box["y"] + (y + 0.5) * sy, steps=12)
-                page.mouse.up()
-                page.keyboard.press("s")
-                page.wait_for_selector("body[data-state=saved]", timeout=15000)
-                assert "1:edited" in page.inner_text("#status")
-                assert errors == []
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    y, x0, x1 = 40, 30, 58             # a stroke along image row 40, outside the pseudo box
+    with _Served(store, "browser") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.wait_for_selector("body[data-state=ready]", timeout=15000)
+            assert page.inner_text("#where").startswith("dive 00001.jpg")
+            page.evaluate("() => { document.getElementById('size').value = 3; }")
+            _stroke(page, size, y, x0, x1)
+            page.keyboard.press("s")
+            page.wait_for_selector("body[data-state=saved]", timeout=15000)
+            assert "1:edited" in page.inner_text("#status")
+            assert errors == []
+        finally:
+            browser.close()
     corr = store.read("dive").corrected[0][1]
     assert (corr.status, corr.by, corr.tool) == ("edited", "browser", "web-editor")
-    got = rle_to_mask(corr.rle)
-    # Every pixel on the stroke is painted; nothing further than the brush radius (+1) changed.
-    assert got[y, x0:x1 + 1].all()
-    yy, xx = np.mgrid[:size[0], :size[1]]
-    near = (np.abs(yy - y) <= 2) & (xx >= x0 - 2) & (xx <= x1 + 2)
-    assert (got[~near] == pseudo[~near]).all()
-    assert got[pseudo].all()
+    _assert_stroke(rle_to_mask(corr.rle), pseudo, y, x0, x1)
+
+
+@pytest.mark.browser
+def test_browser_two_tabs_save_different_frames_of_one_video(tmp_path):
+    sync_playwright = _playwright()
+    size = (48, 64)
+    pseudo = box_mask(size, 10, 30, 10, 24)
+    flagged = (pseudo, Quality(score=0.3), Flag(True, ("low_score",)))
+    store = make_store(tmp_path, {"dive": ("107B", [{1: flagged}, {1: flagged}])}, size_hw=size)
+    rows = {0: 36, 1: 42}
+    with _Served(store, "tabs") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            tabs = {}
+            for idx in rows:
+                tab = context.new_page()
+                tab.goto(f"{url}#dive/{idx}")
+                tab.wait_for_selector("body[data-state=ready]", timeout=15000)
+                tab.evaluate("() => { document.getElementById('size').value = 3; }")
+                _stroke(tab, size, rows[idx], 30, 58)
+                tabs[idx] = tab
+            for tab in tabs.values():           # both saves in flight before either is awaited
+                tab.evaluate("() => { document.getElementById('b-save').click(); }")
+            for tab in tabs.values():
+                tab.wait_for_selector("body[data-state=saved]", timeout=15000)
+        finally:
+            browser.close()
+    doc = store.read("dive")
+    for idx, y in rows.items():
+        corr = doc.corrected[idx][1]
+        assert (corr.status, corr.by) == ("edited", "tabs")
+        _assert_stroke(rle_to_mask(corr.rle), pseudo, y, 30, 58)
