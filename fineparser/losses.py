@@ -96,6 +96,8 @@ def attention_loss(attention: torch.Tensor, target: torch.Tensor, valid: torch.T
     per_slot = (diff.abs() if kind == "l1" else diff.square()).mean(dim=(-2, -1))
     if valid is None:
         return per_slot.mean()
+    if valid.shape != per_slot.shape:
+        raise ValueError(f"attention_loss: valid expected {tuple(per_slot.shape)}, got {tuple(valid.shape)}")
     return _weighted_mean(per_slot, valid.to(per_slot.dtype))
 
 
@@ -204,6 +206,8 @@ def temporal_loss(a1: torch.Tensor, a2: torch.Tensor, targets: torch.Tensor,
     per_video = kl(a1) + kl(a2)
     if valid is None:
         return per_video.mean()
+    if valid.shape != per_video.shape:
+        raise ValueError(f"temporal_loss: valid expected {tuple(per_video.shape)}, got {tuple(valid.shape)}")
     return _weighted_mean(per_video, valid.to(per_video.dtype))
 
 

@@ -38,6 +38,8 @@ def test_attention_loss_is_mean_abs_difference_over_valid_slots():
     assert attention_loss(attn, target, valid).item() == pytest.approx(0.25)
     none = attention_loss(attn.requires_grad_(), target, torch.zeros(1, 2, 2, dtype=torch.bool))
     assert none.item() == 0 and none.requires_grad
+    with pytest.raises(ValueError, match="valid expected"):
+        attention_loss(attn, target, torch.ones(1, 2, dtype=torch.bool))
 
 
 def test_attention_loss_moves_with_the_mask():
@@ -98,6 +100,10 @@ def test_temporal_loss_is_zero_when_attention_equals_labels():
     kl = (torch.xlogy(t, t) - t * uniform.log()).sum(-1).mean()
     assert loss.item() == pytest.approx(kl.item(), rel=1e-5)
     assert temporal_loss(uniform, t, t, valid=torch.tensor([False, False])).item() == 0
+    half = temporal_loss(uniform, t, t, valid=torch.tensor([True, False]))
+    assert half.item() == pytest.approx((torch.xlogy(t[0], t[0]) - t[0] * uniform[0].log()).sum(-1).mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="valid expected"):
+        temporal_loss(uniform, t, t, valid=torch.tensor([True]))
 
 
 def test_score_loss_is_squared_error():
