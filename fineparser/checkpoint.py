@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def copy_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Atomically make ``dst`` a copy of ``src`` (a hard link when the file system allows:
+    ``src`` is later replaced, never modified in place, so the link keeps this version)."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint with ``weights_only=True``.
 
@@ -85,8 +100,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile,
             KeyError, IndexError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first[:200]})") from None
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({_reason(err)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a fineparser training checkpoint (a run folder's "
                               "last.pt or best.pt); backbone weights go to i3d_weights/resnet_weights")
@@ -105,3 +119,11 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], pat
 
     state = check_state_dict(model, dict(state), path, "this model configuration")
     model.load_state_dict(state, strict=True)
+
+
+def _reason(err: BaseException) -> str:
+    """A short cause: the first sentence of the first line of torch's (often long) message."""
+    if isinstance(err, pickle.UnpicklingError):
+        return "not a torch file, or it holds objects that weights_only loading refuses"
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text.split(". ")[0][:160]

@@ -7,8 +7,8 @@ Per clip (paper Sec. 3.2, 4.3; paper-notes rows 1-3):
   the trimmed clip, ``round(linspace(0, n - 1, F))``, repeating frames of short clips); MTL-AQA
   ``last`` (the F frames ending at the clip's last frame, CoRe's convention); AQA-7 ``first``
   (the first F). Clips shorter than F repeat their last (first) frame.
-* **Snippets** are cut later, on the batch, by :func:`clips_to_snippets`: snippet i is window
-  frames ``[stride * i, stride * i + T)``.
+* **Snippets** are cut later, on the batch (:func:`fineparser.model.preprocess.frames_to_snippets`):
+  snippet i is window frames ``[stride * i, stride * i + T)``.
 * **Transitions.** The first and the last step transition of the clip (the TSA/FineParser
   convention: three stages) are mapped into the window: the first window frame whose clip index is
   ``>= t``. Datasets without transitions (MTL-AQA, AQA-7) mark them invalid, and such clips carry
@@ -94,36 +94,15 @@ def window_transitions(transitions: Sequence[int], frame_idx: np.ndarray) -> tup
     return np.clip(pos, 0, len(frame_idx) - 1).astype(np.int64), True
 
 
-def clips_to_snippets(clips: torch.Tensor, num_snippets: int, snippet_frames: int, stride: int,
-                      pixel_mean: Sequence[float], pixel_std: Sequence[float]) -> torch.Tensor:
-    """Cut and normalise a batch of uint8 clips into the model's input.
+def masks_to_snippets(masks: torch.Tensor, valid: torch.Tensor, mcfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut (B, F, H, W) window masks and (B, F) validity into snippets like the frames
+    (:func:`fineparser.model.preprocess.frames_to_snippets`): (B, N, T, H, W) float, (B, N, T) bool."""
+    from fineparser.model.preprocess import snippet_frame_indices
 
-    Args:
-        clips: (B, F, 3, H, W) uint8 RGB, F = stride * (num_snippets - 1) + snippet_frames.
-        pixel_mean, pixel_std: RGB statistics of frames scaled to [0, 1].
-
-    Returns:
-        (B, N, 3, T, H, W) float32 normalised snippets (a copy; overlapping frames repeat).
-    """
-    b, f = clips.shape[:2]
-    need = stride * (num_snippets - 1) + snippet_frames
-    if f != need:
-        raise ValueError(f"clips_to_snippets: expected {need} frames per clip, got {f}")
-    mean = torch.tensor(pixel_mean, device=clips.device).view(1, 1, 3, 1, 1) * 255
-    std = torch.tensor(pixel_std, device=clips.device).view(1, 1, 3, 1, 1) * 255
-    x = (clips.float() - mean) / std                                   # (B, F, 3, H, W)
-    x = x.unfold(1, snippet_frames, stride)                             # (B, N, 3, H, W, T)
-    return x.permute(0, 1, 2, 5, 3, 4).contiguous()
-
-
-def masks_to_snippets(masks: torch.Tensor, valid: torch.Tensor, num_snippets: int,
-                      snippet_frames: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut (B, F, H, W) masks and (B, F) validity into snippets: (B, N, T, H, W) float, (B, N, T) bool."""
-    m = masks.float().unfold(1, snippet_frames, stride).permute(0, 1, 4, 2, 3)
-    v = valid.unfold(1, snippet_frames, stride)
-    if m.shape[1] != num_snippets:
-        raise ValueError(f"masks_to_snippets: expected {num_snippets} snippets, got {m.shape[1]}")
-    return m.contiguous(), v.contiguous()
+    if masks.shape[1] != mcfg.num_frames:
+        raise ValueError(f"masks_to_snippets: expected {mcfg.num_frames} frames, got {tuple(masks.shape)}")
+    idx = snippet_frame_indices(mcfg).to(masks.device)
+    return masks[:, idx].float(), valid[:, idx]
 
 
 # -- compact per-clip table ---------------------------------------------------------------------

@@ -141,10 +141,11 @@ def autocast(device: torch.device, enabled: bool):
 
 
 def to_snippets(clips: torch.Tensor, mcfg, device: torch.device) -> torch.Tensor:
-    from fineparser.data import clips_to_snippets
+    """(B, F, 3, H, W) uint8 windows -> (B, N, 3, T, H, W) normalised snippets on ``device``."""
+    from fineparser.model.preprocess import frames_to_snippets, normalize_frames
 
-    return clips_to_snippets(clips.to(device, non_blocking=True), mcfg.num_snippets,
-                             mcfg.snippet_frames, mcfg.snippet_stride, mcfg.pixel_mean, mcfg.pixel_std)
+    x = normalize_frames(clips.to(device, non_blocking=True), mcfg, channel_dim=-3)
+    return frames_to_snippets(x, mcfg)
 
 
 # -- one step ----------------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
         attn = torch.cat([out.query.attention, out.exemplar.attention]).float()
         masks = torch.cat([q.masks, z.masks]).to(device, non_blocking=True)
         valid = torch.cat([q.mask_valid, z.mask_valid]).to(device)
-        m, v = masks_to_snippets(masks, valid, mcfg.num_snippets, mcfg.snippet_frames, mcfg.snippet_stride)
+        m, v = masks_to_snippets(masks, valid, mcfg)
         m_gt, cell_valid = mask_targets(m, v, attn.shape[-3:])
         loss_a = attention_loss(attn, m_gt, cell_valid, kind=mcfg.sap_loss)
     loss_t = zero
@@ -205,7 +206,8 @@ def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
 class Trainer:
     """Holds the state of one training run; :meth:`fit` runs the remaining epochs."""
 
-    def __init__(self, cfg: TrainConfig, resume: str | Path | None = None):
+    def __init__(self, cfg: TrainConfig, resume: str | Path | None = None,
+                 resume_state: dict | None = None):
         from torch_ema import ExponentialMovingAverage
 
         from fineparser.data import ExemplarChooser, PairDataset
@@ -246,7 +248,7 @@ class Trainer:
                     if cfg.ema_decay > 0 else None)
         self.epoch, self.best_rho, self.best_epoch = 0, -math.inf, 0
         if resume is not None:
-            self._resume(resume)
+            self._resume(resume, resume_state)
         self.net = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -265,11 +267,11 @@ class Trainer:
                 "best_rho": self.best_rho, "best_epoch": self.best_epoch, "rng": rng_state(),
                 "metrics": metrics}
 
-    def _resume(self, path: str | Path) -> None:
+    def _resume(self, path: str | Path, ckpt: dict | None = None) -> None:
         from fineparser.checkpoint import load_checkpoint, load_model_state, set_rng_state
         from hmtools.errors import CheckpointError
 
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path) if ckpt is None else ckpt
         load_model_state(self.model, ckpt["model"], path)
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -287,12 +289,11 @@ class Trainer:
         set_rng_state(ckpt["rng"])
 
     def _save(self, metrics: dict, improved: bool) -> None:
-        from fineparser.checkpoint import save_checkpoint
+        from fineparser.checkpoint import copy_checkpoint, save_checkpoint
 
-        payload = self._payload(metrics)
-        save_checkpoint(self.run_dir / "last.pt", payload)
+        last = save_checkpoint(self.run_dir / "last.pt", self._payload(metrics))
         if improved:
-            save_checkpoint(self.run_dir / "best.pt", payload)
+            copy_checkpoint(last, self.run_dir / "best.pt")
 
     # -- epochs ------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -443,3 +444,28 @@ class Trainer:
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     """Run (or resume) a training; see the module docstring."""
     return Trainer(cfg, resume=resume).fit()
+
+
+def run_training(config: str | Path | None = None, overrides: tuple[str, ...] | list[str] = (),
+                 resume: str | Path | None = None, **fields) -> TrainResult:
+    """``fineparser train``: resolve the configuration, then train or resume.
+
+    Args:
+        config: JSON configuration file (optional).
+        overrides: ``key=value`` strings (``model.<field>=...`` for the model).
+        resume: a checkpoint (or run folder: its ``last.pt``); its stored configuration is the
+            base that ``config``, ``fields`` and ``overrides`` change (e.g. ``epochs=300``), and the
+            run folder defaults to the checkpoint's.
+        fields: values of dedicated options (``data_root=...``); ``None`` is ignored.
+    """
+    from fineparser.checkpoint import load_checkpoint
+    from fineparser.train_config import load_train_config
+
+    if resume is None:
+        return train(load_train_config(config, overrides, **fields))
+    resume = Path(resume)
+    ckpt = load_checkpoint(resume)
+    run_dir = resume if resume.is_dir() else resume.parent
+    base = {**ckpt["train_config"], "run_dir": str(run_dir)}
+    cfg = load_train_config(config, overrides, base=base, **fields)
+    return Trainer(cfg, resume=resume, resume_state=ckpt).fit()

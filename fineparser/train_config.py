@@ -36,11 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from hmtools.errors import HMError
+
 DATASETS = ("finediving", "synthetic", "mtlaqa", "aqa7")
 MASK_MODES = ("gtm", "pm", "none")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda")
 CONFIG_FILE = "config.json"
+
+
+class ConfigError(HMError, ValueError):
+    """A training configuration file or override is unreadable, unknown or of the wrong type."""
 
 
 @dataclass(frozen=True)
@@ -227,16 +233,26 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
         fields: Values from dedicated command-line options; ``None`` values are ignored.
 
     Raises:
-        ValueError: unknown key, wrong type or value, unreadable JSON (one line naming it).
+        ConfigError: unknown key, wrong type or value, unreadable JSON (one line naming it).
     """
+    try:
+        return _load(path, overrides, base, fields)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{err}") from None
+
+
+def _load(path, overrides, base, fields) -> TrainConfig:
     data: dict[str, Any] = dict(base or {})
     if path is not None:
         try:
             loaded = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: cannot read the training configuration ({err})") from None
+            raise ConfigError(f"{path}: cannot read the training configuration ({err})") from None
         if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a JSON object")
+            raise ConfigError(f"{path}: expected a JSON object")
         data.update(loaded)
     data.update({k: v for k, v in fields.items() if v is not None})
     model = dict(data.get("model") or {})
@@ -260,11 +276,8 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
         else:
             raise ValueError(f"--set {key}: unknown key (TrainConfig fields, or model.<field>)")
     data["model"] = model
-    try:
-        cfg = TrainConfig.from_dict(data)
-        cfg.model_config()  # model overrides are checked now, not at the first epoch
-    except TypeError as err:
-        raise ValueError(f"training configuration: {err}") from None
+    cfg = TrainConfig.from_dict(data)
+    cfg.model_config()  # model overrides are checked now, not at the first epoch
     return cfg
 
 

@@ -14,3 +14,12 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_aqa(tmp_path_factory):
+    """Trainer tests: ``(data_root, store_root)`` of 6 training and 4 test clips of 24 frames at
+    40 x 48, two action types, every frame masked in both layers (``helpers/aqa_fixture.py``)."""
+    from helpers.aqa_fixture import build_tiny_aqa
+
+    return build_tiny_aqa(tmp_path_factory.mktemp("tiny_aqa"))

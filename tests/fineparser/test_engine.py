@@ -1,0 +1,123 @@
+import json
+import math
+
+import pytest
+import torch
+
+from fineparser import engine
+from fineparser.engine import (Trainer, TrainingDiverged, build_optimizer, compute_losses, lr_factor,
+                               train)
+from fineparser.train_config import load_train_config
+
+TIMING_KEYS = {"train_s", "pairs_per_s"}
+
+
+def _cfg(tiny_aqa, run_dir, *extra):
+    data_root, store_root = tiny_aqa
+    return load_train_config(None, [
+        "dataset=synthetic", f"data_root={data_root}", f"store={store_root}", "masks=gtm",
+        "model_preset=tiny", "workers=0", "epochs=2", "batch_size=2", f"run_dir={run_dir}", *extra])
+
+
+def _lines(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _without_timing(line):
+    return {k: v for k, v in line.items() if k not in TIMING_KEYS}
+
+
+def test_two_epoch_run_writes_checkpoints_config_and_metrics(tiny_aqa, tmp_path):
+    run = tmp_path / "run"
+    result = train(_cfg(tiny_aqa, run))
+    lines = _lines(run)
+    assert [line["epoch"] for line in lines] == [1, 2] and result.epochs == 2
+    for line in lines:
+        assert line["pairs"] == 6 and line["skipped"] == 0
+        assert math.isfinite(line["loss"]) and line["loss_a"] > 0 and line["loss_t"] > 0
+        assert line["eval"]["n"] == 4 and set(line["lr"]) >= {"i3d", "sve", "temperature", "tap"}
+    assert lines[0]["lr"]["i3d"] == pytest.approx(1e-4) and lines[0]["lr"]["tap"] == pytest.approx(1e-3)
+    assert (run / "last.pt").is_file() and (run / "best.pt").is_file()
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["masks"] == "gtm" and saved["model"]["num_snippets"] == 4
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["ema"] is not None and ckpt["metrics"]["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_loss_falls_when_overfitting_one_batch(tiny_aqa, tmp_path):
+    cfg = _cfg(tiny_aqa, tmp_path / "run", "lr_i3d=1e-2", "lr_tau=1e-2", "lr_sve=1e-2", "lr_heads=1e-2")
+    trainer = Trainer(cfg)
+    batch = torch.utils.data.default_collate([trainer.pairs[0], trainer.pairs[1]])
+    optimizer = build_optimizer(trainer.model, cfg)
+    losses = []
+    for _ in range(25):
+        loss, parts = compute_losses(trainer.model, batch, trainer.mcfg, torch.device("cpu"))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.25 * losses[0], losses
+
+
+@pytest.mark.slow
+def test_resumed_run_matches_an_uninterrupted_one(tiny_aqa, tmp_path):
+    full = tmp_path / "full"
+    train(_cfg(tiny_aqa, full))
+    part = tmp_path / "part"
+    Trainer(_cfg(tiny_aqa, part)).run_epoch()          # "interrupted" after epoch 1 of 2
+    assert len(_lines(part)) == 1
+    Trainer(_cfg(tiny_aqa, part), resume=part / "last.pt").fit()
+    a, b = _lines(full), _lines(part)
+    assert _without_timing(b[1]) == _without_timing(a[1])
+    ckpt_a = torch.load(full / "last.pt", weights_only=True)
+    ckpt_b = torch.load(part / "last.pt", weights_only=True)
+    assert all(torch.equal(ckpt_a["model"][k], ckpt_b["model"][k]) for k in ckpt_a["model"])
+
+
+@pytest.mark.slow
+def test_non_finite_batches_are_skipped_then_stop_the_run(tiny_aqa, tmp_path, monkeypatch):
+    real = engine.compute_losses
+    calls = {"n": 0}
+
+    def first_is_nan(*args, **kwargs):
+        loss, parts = real(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * math.nan if calls["n"] == 1 else loss), parts
+
+    monkeypatch.setattr(engine, "compute_losses", first_is_nan)
+    run = tmp_path / "skip"
+    train(_cfg(tiny_aqa, run, "epochs=1"))
+    line = _lines(run)[0]
+    assert line["skipped"] == 1 and line["pairs"] == 4 and math.isfinite(line["loss"])
+    skipped = [json.loads(s) for s in (run / "skipped.jsonl").read_text().splitlines()]
+    assert len(skipped) == 1 and skipped[0]["loss"] == "nan" and len(skipped[0]["videos"]) == 4
+
+    monkeypatch.setattr(engine, "compute_losses",
+                        lambda *a, **k: (lambda loss, parts: (loss * math.inf, parts))(*real(*a, **k)))
+    with pytest.raises(TrainingDiverged, match="2 consecutive batches"):
+        train(_cfg(tiny_aqa, tmp_path / "diverge", "epochs=1", "nan_patience=2"))
+
+
+@pytest.mark.parametrize("schedule,epoch,expected", [
+    ("constant", 7, 1.0),
+    ("step", 4, 1.0), ("step", 5, 0.1), ("step", 10, 0.01),
+    ("cosine", 0, 1.0), ("cosine", 9, 0.01), ("cosine", 5, 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 5 / 9))),
+])
+def test_lr_schedule(schedule, epoch, expected):
+    cfg = load_train_config(None, ["data_root=/d", "masks=none", "epochs=10", f"schedule={schedule}",
+                                   "step_epochs=5"])
+    assert lr_factor(epoch, cfg) == pytest.approx(expected)
+    warm = cfg.replace(warmup_epochs=3)
+    assert [lr_factor(e, warm) for e in range(3)] == pytest.approx([0.25, 0.5, 0.75])
+
+
+def test_optimizer_groups_follow_the_paper():
+    from fineparser.model import build_model, get_config
+
+    cfg = load_train_config(None, ["data_root=/d", "masks=none"])
+    opt = build_optimizer(build_model(get_config("tiny")), cfg)
+    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert lrs == {"i3d": 1e-4, "temperature": 1e-4, "sve": 1e-3, "sap": 1e-3, "tap": 1e-3,
+                   "regressor": 1e-3}
+    assert opt.defaults["weight_decay"] == 0.0
