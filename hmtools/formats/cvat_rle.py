@@ -25,6 +25,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from pycocotools import mask as cocomask
 
 from hmtools.errors import RLEError
 from hmtools.rle import RLE, mask_to_rle, rle_to_mask
@@ -43,7 +44,7 @@ def box_mask_to_runs(box_mask: np.ndarray) -> list[int]:
     runs = np.diff(edges)
     if flat[0]:
         runs = np.concatenate([[0], runs])
-    return [int(r) for r in runs]
+    return runs.tolist()
 
 
 def runs_to_box_mask(runs: Sequence[int], height: int, width: int) -> np.ndarray:
@@ -62,8 +63,8 @@ def coco_rle_to_cvat(rle: RLE) -> tuple[str, int, int, int, int]:
     if rle.area == 0:
         raise ValueError("an empty mask has no CVAT mask form (represent it without a mask shape)")
     x, y, w, h = rle.bbox_xywh
-    box = rle_to_mask(rle)[y:y + h, x:x + w]
-    return ", ".join(str(r) for r in box_mask_to_runs(box)), int(x), int(y), int(w), int(h)
+    box = cocomask.decode(rle.to_coco())[y:y + h, x:x + w]  # crop before any copy of the frame
+    return ", ".join(map(str, box_mask_to_runs(box))), int(x), int(y), int(w), int(h)
 
 
 def coco_rle_to_cvat_points(rle: RLE) -> list[int]:
@@ -72,15 +73,21 @@ def coco_rle_to_cvat_points(rle: RLE) -> list[int]:
     return [int(r) for r in runs.split(",")] + [left, top, left + width - 1, top + height - 1]
 
 
-def parse_cvat_runs(text: str, *, where: str = "CVAT mask") -> list[int]:
-    """Parse an untrusted ``rle`` attribute (``"3, 2, 5"``) into non-negative ints."""
-    tokens = [t.strip() for t in str(text).split(",")]
-    if not tokens or tokens == [""]:
+def parse_cvat_runs(text: str, *, where: str = "CVAT mask") -> np.ndarray:
+    """Parse an untrusted ``rle`` attribute (``"3, 2, 5"``) into non-negative int64 runs."""
+    tokens = str(text).split(",")
+    if tokens == [""] or not str(text).strip():
         raise RLEError(f"{where}: rle is empty")
-    for t in tokens:
-        if not t.isdigit() or len(t) > _MAX_DIGITS:
-            raise RLEError(f"{where}: rle holds {t[:20]!r}, expected non-negative integers separated by commas")
-    return [int(t) for t in tokens]
+    try:
+        runs = np.array(tokens, dtype=np.int64)
+    except (ValueError, OverflowError):
+        bad = next((t for t in tokens if not t.strip().isdigit()), tokens[0])
+        raise RLEError(f"{where}: rle holds {bad.strip()[:20]!r}, expected non-negative integers "
+                       "separated by commas") from None
+    if (runs < 0).any() or (runs >= 10 ** _MAX_DIGITS).any():
+        raise RLEError(f"{where}: rle holds a value outside 0..{10 ** _MAX_DIGITS - 1}, expected "
+                       "non-negative integers separated by commas")
+    return runs
 
 
 def cvat_to_coco_rle(runs: str | Sequence[int], left: int, top: int, width: int, height: int,
@@ -96,9 +103,7 @@ def cvat_to_coco_rle(runs: str | Sequence[int], left: int, top: int, width: int,
     Raises:
         RLEError: bad integers, a box outside the image, or runs that do not sum to width*height.
     """
-    if isinstance(runs, str):
-        runs = parse_cvat_runs(runs, where=where)
-    runs = [int(r) for r in runs]
+    runs = parse_cvat_runs(runs, where=where) if isinstance(runs, str) else np.asarray(runs, dtype=np.int64)
     h_img, w_img = (int(v) for v in size_hw)
     left, top, width, height = (_coord(v, name, where) for v, name in
                                 ((left, "left"), (top, "top"), (width, "width"), (height, "height")))
@@ -107,13 +112,14 @@ def cvat_to_coco_rle(runs: str | Sequence[int], left: int, top: int, width: int,
     if left + width > w_img or top + height > h_img:
         raise RLEError(f"{where}: box left={left} top={top} {width}x{height} leaves the "
                        f"{w_img}x{h_img} (WxH) image")
-    if any(r < 0 for r in runs):
-        raise RLEError(f"{where}: rle holds a negative run")
-    total = sum(runs)
+    if runs.size == 0 or (runs < 0).any():
+        raise RLEError(f"{where}: rle holds a negative run or none at all")
+    total = int(runs.sum())
     if total != width * height:
         raise RLEError(f"{where}: rle runs sum to {total}, expected width*height = {width}x{height} = "
                        f"{width * height}")
-    mask = np.zeros((h_img, w_img), dtype=bool)
+    # uint8 in Fortran order is what pycocotools encodes from, so mask_to_rle copies nothing.
+    mask = np.zeros((h_img, w_img), dtype=np.uint8, order="F")
     mask[top:top + height, left:left + width] = runs_to_box_mask(runs, height, width)
     return mask_to_rle(mask)
 
