@@ -12,6 +12,7 @@ An empty mask has no box and therefore no CVAT form: :func:`coco_rle_to_cvat` re
 CVAT task writer represents "nobody there" without a mask (see :mod:`hmtools.formats.cvat_xml`).
 
 Example:
+    >>> from hmtools.rle import mask_to_rle, rle_to_mask
     >>> m = np.zeros((4, 5), bool); m[1, 2:4] = True; m[2, 3] = True
     >>> coco_rle_to_cvat(mask_to_rle(m))
     ('0, 2, 1, 1', 2, 1, 2, 2)
@@ -28,7 +29,7 @@ import numpy as np
 from pycocotools import mask as cocomask
 
 from hmtools.errors import RLEError
-from hmtools.rle import RLE, mask_to_rle, rle_to_mask
+from hmtools.rle import RLE, mask_to_rle
 
 # A run or a box coordinate with more digits than this is not a real image.
 _MAX_DIGITS = 10

@@ -1,7 +1,6 @@
 """The local correction editor: API-level tests, and one end-to-end test in headless Chromium."""
 
 import json
-import shutil
 import threading
 import urllib.error
 import urllib.request
