@@ -27,6 +27,7 @@ HMTOOLS_COMMANDS: dict[str, str] = {
     "import-cvat": "hmtools.commands.import_cvat:import_cvat",
     "correct": "hmtools.commands.correct:correct",
     "agreement": "hmtools.commands.agreement:agreement",
+    "synth": "hmtools.commands.synth:synth",
 }
 
 FINEPARSER_COMMANDS: dict[str, str] = {
