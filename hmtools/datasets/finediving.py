@@ -32,7 +32,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from hmtools.datasets.base import DefectLog, clip_frames, inside_root, resolve_root
 from hmtools.datasets.sample import VIDEO_ID_RE, Dataset, Sample
@@ -96,6 +100,49 @@ def transitions_from_steps(steps, first_frame_number: int, num_frames: int) -> t
     if values and all(v >= first_frame_number for v in values):
         values = [v - first_frame_number for v in values]
     return tuple(sorted({v for v in values if 0 < v < num_frames}))
+
+
+@dataclass(frozen=True)
+class ClipAnnotation:
+    """One clip's labels, the input of :func:`annotations_to_pickles`."""
+
+    competition: str
+    idx: int
+    action_type: str
+    score: float
+    difficulty: float
+    judge_scores: tuple[float, ...]
+    start_frame: int
+    frames_labels: tuple[int, ...]
+    split: str
+
+
+def annotations_to_pickles(clips: Iterable[ClipAnnotation]) -> dict[str, object]:
+    """The contents of the official annotation pickles for ``clips`` (file name -> object).
+
+    Formats as in the FineDiving release: see the module docstring. ``steps_transit_frames``
+    holds absolute frame numbers (``start_frame`` + transition); the unused fourth entry of the
+    ``_aqa`` list holds the judge scores.
+    """
+    coarse, fine, aqa, splits = {}, {}, {}, {"train": [], "test": []}
+    for c in clips:
+        key = (c.competition, c.idx)
+        labels = np.asarray(c.frames_labels, dtype=np.int64)
+        start = c.start_frame
+        coarse[key] = {"action_type": c.action_type, "dive_score": c.score,
+                       "difficulty": c.difficulty, "judge_scores": list(c.judge_scores),
+                       "start_frame": start, "end_frame": start + len(labels) - 1}
+        fine[key] = {"action_type": c.action_type, "dive_score": c.score,
+                     "difficulty": c.difficulty, "frames_labels": labels,
+                     "steps_transit_frames": np.asarray(
+                         [start + t for t in transitions_from_labels(labels)], dtype=np.int64),
+                     "sub-action_types": {int(i): SUB_ACTION_NAMES[int(i)]
+                                          for i in sorted(set(labels.tolist()))}}
+        aqa[key] = [c.action_type, c.score, c.difficulty,
+                    np.asarray(c.judge_scores, dtype=np.float64), labels]
+        splits[c.split].append(key)
+    return {COARSE_PKL: coarse, FINE_PKL: fine, AQA_PKL: aqa,
+            TRAIN_SPLIT_PKL: splits["train"], TEST_SPLIT_PKL: splits["test"]}
 
 
 def _key(entry, source: Path) -> tuple[str, int]:

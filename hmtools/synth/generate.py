@@ -33,9 +33,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hmtools.datasets.finediving import (ANNOTATIONS_DIR, AQA_PKL, COARSE_PKL, FINE_PKL,
-                                         FRAMES_DIR, SUB_ACTION_NAMES, TEST_SPLIT_PKL,
-                                         TRAIN_SPLIT_PKL)
+from hmtools.datasets.finediving import (ANNOTATIONS_DIR, FRAMES_DIR, ClipAnnotation,
+                                         annotations_to_pickles)
 from hmtools.errors import DatasetError
 from hmtools.synth.plan import ClipPlan, clip_seed, plan_dataset
 from hmtools.synth.pose import athlete_track
@@ -124,25 +123,10 @@ def _boxes(instances: np.ndarray, n_athletes: int) -> list[list[int] | None]:
 
 
 def _annotations(plans: list[ClipPlan]) -> dict[str, object]:
-    coarse, fine, aqa = {}, {}, {}
-    for p in plans:
-        key = (p.competition, p.idx)
-        labels = np.asarray(p.frames_labels(), dtype=np.int64)
-        first = p.first_frame_number
-        coarse[key] = {"action_type": p.action.action_type, "dive_score": p.score,
-                       "difficulty": p.action.difficulty, "judge_scores": list(p.judge_scores),
-                       "start_frame": first, "end_frame": first + p.num_frames - 1}
-        fine[key] = {"action_type": p.action.action_type, "dive_score": p.score,
-                     "difficulty": p.action.difficulty, "frames_labels": labels,
-                     "steps_transit_frames": np.asarray([first + t for t in p.transitions()],
-                                                        dtype=np.int64),
-                     "sub-action_types": {int(i): SUB_ACTION_NAMES[int(i)]
-                                          for i in sorted(set(labels.tolist()))}}
-        aqa[key] = [p.action.action_type, p.score, p.action.difficulty,
-                    np.asarray(p.judge_scores, dtype=np.float64), labels]
-    return {COARSE_PKL: coarse, FINE_PKL: fine, AQA_PKL: aqa,
-            TRAIN_SPLIT_PKL: [(p.competition, p.idx) for p in plans if p.split == "train"],
-            TEST_SPLIT_PKL: [(p.competition, p.idx) for p in plans if p.split == "test"]}
+    return annotations_to_pickles(
+        ClipAnnotation(p.competition, p.idx, p.action.action_type, p.score, p.action.difficulty,
+                       p.judge_scores, p.first_frame_number, tuple(p.frames_labels()), p.split)
+        for p in plans)
 
 
 def _truth_entry(p: ClipPlan, boxes: list) -> dict:

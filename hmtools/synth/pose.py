@@ -81,15 +81,13 @@ def segments(frame: AthleteFrame) -> list[tuple[str, str, str, float]]:
     L = frame.height_px
     limb = LIMB_W * L
     torso = TORSO_W * L * frame.pose.width
-    out = []
-    for side in ("far", "near"):
-        part = "far" if side == "far" else "near"
-        out += [(part, "hip", f"{side}_knee", limb), (part, f"{side}_knee", f"{side}_ankle", limb)]
-        if side == "far":
-            out += [(part, "neck", f"{side}_elbow", limb), (part, f"{side}_elbow", f"{side}_wrist", limb)]
-        else:
-            out += [("torso", "hip", "neck", torso), ("head", "head", "head", HEAD_R * L)]
-            out += [(part, "neck", f"{side}_elbow", limb), (part, f"{side}_elbow", f"{side}_wrist", limb)]
+
+    def limbs(side: str) -> list[tuple[str, str, str, float]]:
+        return [(side, "hip", f"{side}_knee", limb), (side, f"{side}_knee", f"{side}_ankle", limb),
+                (side, "neck", f"{side}_elbow", limb), (side, f"{side}_elbow", f"{side}_wrist", limb)]
+
+    out = limbs("far") + [("torso", "hip", "neck", torso), ("head", "head", "head", HEAD_R * L)]
+    out += limbs("near")
     return out
 
 

@@ -137,14 +137,14 @@ class Background:
                            cv2.LINE_8, SHIFT)
             for st in self.stages[::-1]:
                 shade = 150 if st is stage else 120
-                x0, x1 = int(tower_left), int(round(st.edge_x))
+                x0, x1 = max(int(tower_left), 2), int(round(st.edge_x))
                 y0 = int(round(st.platform_y))
                 img[y0:int(st.water_y) + 1, x0:x1] = (shade - 30, shade - 25, shade - 20)
                 img[y0:y0 + 3, x0 - 2:x1] = (shade + 40, shade + 40, shade + 45)
             if official is not None:
                 ox_, skin, cloth = official
                 lower = stage.platform_y + 0.45 * (stage.water_y - stage.platform_y)
-                img[int(lower):int(lower) + 2, int(tower_left):int(stage.edge_x)] = (190, 190, 195)
+                img[int(lower):int(lower) + 2, max(int(tower_left), 0):int(stage.edge_x)] = (190, 190, 195)
                 figure = AthleteFrame(Pose(shoulder=0.3 + 0.2 * k, spread=0.15),
                                       (ox_, lower - 0.52 * L), 1, L * 0.95)
                 canvas = np.zeros((PH, PW), np.uint8)

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hmtools.datasets.finediving import (AQA_PKL, COARSE_PKL, FINE_PKL, SUB_ACTION_IDS,
-                                         SUB_ACTION_NAMES, TEST_SPLIT_PKL, TRAIN_SPLIT_PKL,
+from hmtools.datasets.finediving import (SUB_ACTION_IDS, ClipAnnotation, annotations_to_pickles,
                                          is_synchronized, transitions_from_labels)
 
 META_DIR = Path(os.environ.get(
@@ -92,27 +91,10 @@ def frame_names(record: dict) -> list[str]:
 def write_annotations(annotations_dir: Path, records: list[dict]) -> None:
     """Write the three annotation variants and both split pickles for ``records``."""
     annotations_dir.mkdir(parents=True, exist_ok=True)
-    coarse, fine, aqa = {}, {}, {}
-    for r in records:
-        key = (r["competition"], r["idx"])
-        judges = [round(r["score"] / (3 * r["difficulty"]), 2)] * 7
-        labels = np.asarray(r["frames_labels"], dtype=np.int64)
-        start = r["start_frame"]
-        coarse[key] = {"action_type": r["action_type"], "dive_score": r["score"],
-                       "difficulty": r["difficulty"], "judge_scores": judges,
-                       "start_frame": start, "end_frame": start + r["num_frames"] - 1}
-        fine[key] = {"action_type": r["action_type"], "dive_score": r["score"],
-                     "difficulty": r["difficulty"], "frames_labels": labels,
-                     "steps_transit_frames": np.asarray([start + t for t in r["transitions"]],
-                                                        dtype=np.int64),
-                     "sub-action_types": {int(i): SUB_ACTION_NAMES[int(i)]
-                                          for i in sorted(set(r["frames_labels"]))}}
-        aqa[key] = [r["action_type"], r["score"], r["difficulty"], np.asarray(judges), labels]
-    for name, data in ((COARSE_PKL, coarse), (FINE_PKL, fine), (AQA_PKL, aqa),
-                       (TRAIN_SPLIT_PKL, [(r["competition"], r["idx"]) for r in records
-                                          if r["split"] == "train"]),
-                       (TEST_SPLIT_PKL, [(r["competition"], r["idx"]) for r in records
-                                         if r["split"] == "test"])):
+    clips = (ClipAnnotation(r["competition"], r["idx"], r["action_type"], r["score"],
+                            r["difficulty"], (round(r["score"] / (3 * r["difficulty"]), 2),) * 7,
+                            r["start_frame"], r["frames_labels"], r["split"]) for r in records)
+    for name, data in annotations_to_pickles(clips).items():
         with (annotations_dir / name).open("wb") as handle:
             pickle.dump(data, handle, protocol=4)
 
