@@ -495,6 +495,13 @@ class ExemplarChooser:
                                f"split ({self.setting})")
         return picked[0]
 
+    def plan_for(self, action_type: str, difficulty: float | None, m: int, seed: int = 0) -> list[int]:
+        """Up to ``m`` pool rows for a clip outside the table (``fineparser predict``)."""
+        from fineparser.exemplars import ExemplarRecord, select_exemplars
+
+        query = ExemplarRecord(action_type, np.nan if difficulty is None else float(difficulty), 0.0)
+        return [self.pool[i] for i in select_exemplars(self.records, query, m, self.setting, seed=seed)]
+
     def plan(self, rows: Sequence[int], m: int, seed: int = 0) -> tuple[dict[int, list[int]], list[int]]:
         """Up to ``m`` exemplars per query row, deterministic in ``seed``.
 

@@ -218,6 +218,8 @@ class Trainer:
         self.mcfg = cfg.model_config()
         self.info = init_distributed(cfg.device)
         self.run_dir = Path(cfg.run_dir)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         samples = open_samples(cfg)
         self.table = build_table(cfg, self.mcfg, samples)

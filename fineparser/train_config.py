@@ -99,6 +99,8 @@ class TrainConfig:
         save_every: Also keep ``epoch_XXXX.pt`` every this many epochs (0: only ``last.pt``,
             written every epoch, and ``best.pt``).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        threads: torch intra-op CPU threads per process (0: torch's default). One thread is often
+            faster on a machine shared with other work.
         run_dir: Folder of checkpoints, ``metrics.jsonl`` and ``config.json``.
     """
 
@@ -138,6 +140,7 @@ class TrainConfig:
     max_steps_per_epoch: int = 0
     save_every: int = 0
     device: str = "auto"
+    threads: int = 0
     run_dir: str = "runs/fineparser"
 
     def __post_init__(self) -> None:
@@ -159,7 +162,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "nan_patience", "eval_every"):
             if getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
-        for name in ("warmup_epochs", "workers", "max_steps_per_epoch", "save_every", "seed"):
+        for name in ("warmup_epochs", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
             if getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
         for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads"):
