@@ -34,6 +34,7 @@ FINEPARSER_COMMANDS: dict[str, str] = {
     "info": "fineparser.commands.info:info",
     "train": "fineparser.commands.train:train",
     "eval": "fineparser.commands.eval:eval_cmd",
+    "predict": "fineparser.commands.predict:predict",
 }
 
 
