@@ -222,7 +222,7 @@ def plan_dataset(n_videos: int, seed: int, *, frames_range: tuple[int, int] = (4
                 float(np.clip(f.splash + rng.normal(0, 0.08), 0, 1))))
         n = int(rng.integers(lo, hi + 1))
         take_off = int(round(n * rng.uniform(0.22, 0.30)))
-        entry = max(8, int(round(n * rng.uniform(0.2, 0.26))))
+        entry = max(7, int(round(n * rng.uniform(0.15, 0.2))))
         flight = n - take_off - entry
         twist = int(round(flight * 0.4)) if action.twists else 0
         execution = execution_score(tuple(features))
