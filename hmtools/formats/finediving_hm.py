@@ -360,7 +360,8 @@ def import_hm(store: "MaskStore", masks_root: str | Path, targets: Sequence[Vide
         jobs.append((folder, target, root))
     if report_unmatched:
         ids = {t.video_id for t in targets}
-        report.failed += [f"{d}: mask folder matches no video" for d in unmatched_folders(root, ids)]
+        report.failed += [f"{d}: mask folder matches no video to import into (misnamed, or not in the "
+                          "dataset/store)" for d in unmatched_folders(root, ids)]
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(jobs) // 4 if workers is None else len(jobs)))
     pool = (ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))

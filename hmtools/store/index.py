@@ -335,10 +335,10 @@ def build_index(store: "MaskStore", *, workers: int | None = None, progress: boo
             if len(drop):
                 old = old.filter(pc.invert(pc.is_in(old["video_id"], value_set=drop)))
             acc.insert(0, old.replace_schema_metadata(None))
-    masks = _sorted(pa.concat_tables(new_m) if new_m else masks_schema.empty_table(),
-                    ["video_id", "frame_idx", "layer", "object_id"])
-    frames = _sorted(pa.concat_tables(new_f) if new_f else frames_schema.empty_table(),
-                     ["video_id", "frame_idx"])
+    # Rows stay grouped by document in frame order; re-read documents move to the end (a
+    # global sort would cost more than the rest of an incremental update).
+    masks = pa.concat_tables(new_m) if new_m else masks_schema.empty_table()
+    frames = pa.concat_tables(new_f) if new_f else frames_schema.empty_table()
     generation = uuid.uuid4().hex
     meta = {GENERATION_KEY: generation.encode()}
     _write_parquet(masks.replace_schema_metadata(meta), index_dir / MASKS_FILE)
@@ -368,10 +368,6 @@ def _parse_chunks(chunks: list[list[str]], workers: int, progress: bool, total: 
                 bar.update(len(chunk))
     finally:
         bar.close()
-
-
-def _sorted(table: "pa.Table", keys: list[str]) -> "pa.Table":
-    return table.sort_by([(k, "ascending") for k in keys]) if table.num_rows else table
 
 
 def _write_parquet(table: "pa.Table", path: Path) -> None:

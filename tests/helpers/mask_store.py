@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -29,18 +29,19 @@ def constant_mask_json(size_hw: tuple[int, int]) -> str:
                       separators=(",", ":"))
 
 
-def doc_text(video_id: str, size_hw: tuple[int, int], frames: list[str], mask_json: str,
+def doc_text(video_id: str, size_hw: tuple[int, int], frames: list[str], mask_json: str | Sequence[str],
              meta: dict, *, objects: int = 1, masked: Iterable[int] | None = None) -> str:
     """A schema-valid document with ``mask_json`` as object 1's pseudo mask on every frame
-    (or only on the ``masked`` frame indices)."""
+    (or only on the ``masked`` frame indices); a list of mask JSONs is cycled over the frames."""
     head = {"schema_version": 1, "video_id": video_id, "dataset": meta.get("dataset"),
             "key": meta.get("key"), "action_type": meta.get("action_type"), "split": meta.get("split"),
             "synchronized": meta.get("synchronized"), "event": meta.get("event"), "source": None,
             "height": size_hw[0], "width": size_hw[1], "frames": frames,
             "objects": [{"id": i + 1, "label": "athlete"} for i in range(objects)]}
-    entry = '{"1":' + mask_json + "}"
+    pool = [mask_json] if isinstance(mask_json, str) else list(mask_json)
+    entries = ['{"1":' + m + "}" for m in pool]
     chosen = set(range(len(frames)) if masked is None else masked)
-    pseudo = ",".join(entry if i in chosen else "null" for i in range(len(frames)))
+    pseudo = ",".join(entries[i % len(entries)] if i in chosen else "null" for i in range(len(frames)))
     corrected = ",".join(["null"] * len(frames))
     return (json.dumps(head, separators=(",", ":"))[:-1]
             + ',"layers":{"pseudo":{"producer":{"backend":"test","params":{},"checkpoints":{},'
