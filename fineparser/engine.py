@@ -151,13 +151,15 @@ def to_snippets(clips: torch.Tensor, mcfg, device: torch.device) -> torch.Tensor
 # -- one step ----------------------------------------------------------------------------------------
 
 def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
-                   both_orders: bool = False, use_masks: bool = True) -> tuple[torch.Tensor, dict]:
+                   both_orders: bool = False, use_masks: bool = True,
+                   score_scale: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Forward one batch of pairs and return ``(L, {"loss_e", "loss_a", "loss_t"})``.
 
     Args:
         model: the UniFineParser (or its DDP wrapper).
         batch: a collated :class:`~fineparser.data.PairItem`.
         use_masks: add L_A where frames carry masks (SAP models only).
+        score_scale: scores are divided by it (``TrainConfig.score_scale``).
     """
     from fineparser.data import masks_to_snippets
     from fineparser.losses import (attention_loss, mask_targets, score_loss, snippet_transitions,
@@ -165,7 +167,7 @@ def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
 
     q, z = batch.query, batch.exemplar
     dd = mcfg.exemplar_setting == "DD"
-    y_q, y_z = q.score.to(device), z.score.to(device)
+    y_q, y_z = q.score.to(device) / score_scale, z.score.to(device) / score_scale
     d_q, d_z = q.difficulty.to(device), z.difficulty.to(device)
     with autocast(device, amp):
         out = model(to_snippets(q.frames, mcfg, device), to_snippets(z.frames, mcfg, device), y_z,
@@ -384,7 +386,7 @@ class Trainer:
             if step >= total:
                 break
             loss, parts = compute_losses(self.net, batch, self.mcfg, info.device, cfg.amp,
-                                         cfg.both_orders, use_masks=cfg.masks != "none")
+                                         cfg.both_orders, cfg.masks != "none", cfg.score_scale)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # also on a bad batch: every DDP process must join the reduction
             gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
@@ -440,7 +442,8 @@ class Trainer:
         with ctx:
             return evaluate_rows(self.model, self.table, self.eval_rows, plan, self.mcfg, self.info,
                                  batch_size=self.cfg.eval_batch_size, workers=self.cfg.workers,
-                                 amp=self.cfg.amp, resize_scale=self.cfg.resize_scale)
+                                 amp=self.cfg.amp, resize_scale=self.cfg.resize_scale,
+                                 score_scale=self.cfg.score_scale)
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> TrainResult:

@@ -81,8 +81,8 @@ def encode_rows(model, table, rows: Sequence[int], mcfg, info, batch_size: int =
 
 @torch.no_grad()
 def vote(model, table, plan: dict[int, list[int]], feats: dict[int, torch.Tensor], mcfg,
-         device: torch.device, rows: Sequence[int]) -> np.ndarray:
-    """Eq. 10: mean over each query's exemplars of the single-exemplar predictions."""
+         device: torch.device, rows: Sequence[int], score_scale: float = 1.0) -> np.ndarray:
+    """Eq. 10: mean over each query's exemplars of the single-exemplar predictions (score units)."""
     from fineparser.model import VideoFeatures
 
     pairs = [(q, z) for q in rows for z in plan[q]]
@@ -96,14 +96,14 @@ def vote(model, table, plan: dict[int, list[int]], feats: dict[int, torch.Tensor
 
     dd = mcfg.exemplar_setting == "DD"
     diff = torch.tensor(np.nan_to_num(table.difficulties, nan=1.0), dtype=torch.float32)
-    scores = torch.tensor(table.scores, dtype=torch.float32)
+    scores = torch.tensor(table.scores / score_scale, dtype=torch.float32)
     y = []
     for start in range(0, len(pairs), 4096):
         chunk = pairs[start:start + 4096]
         q_idx, z_idx = [p[0] for p in chunk], [p[1] for p in chunk]
         out = model.compare(video(q_idx), video(z_idx), scores[z_idx].to(device),
                             diff[q_idx].to(device) if dd else None, diff[z_idx].to(device) if dd else None)
-        y.append(out.y_hat.float().cpu())
+        y.append(out.y_hat.float().cpu() * score_scale)
     y_all = torch.cat(y).numpy()
     preds, k = np.zeros(len(rows)), 0
     for i, q in enumerate(rows):
@@ -115,14 +115,14 @@ def vote(model, table, plan: dict[int, list[int]], feats: dict[int, torch.Tensor
 
 def evaluate_rows(model, table, rows: Sequence[int], plan: dict[int, list[int]], mcfg, info,
                   batch_size: int = 1, workers: int = 0, amp: bool = False,
-                  resize_scale: float = 8 / 7) -> EvalResult:
+                  resize_scale: float = 8 / 7, score_scale: float = 1.0) -> EvalResult:
     """Encode the queries and their exemplars once, vote, and score against the ground truth."""
     rows = list(rows)
     needed = sorted(set(rows) | {z for q in rows for z in plan[q]})
     feats = encode_rows(model, table, needed, mcfg, info, batch_size, workers, amp, resize_scale)
     was_training = model.training
     model.eval()
-    preds = vote(model, table, plan, feats, mcfg, info.device, rows)
+    preds = vote(model, table, plan, feats, mcfg, info.device, rows, score_scale)
     model.train(was_training)
     true = table.scores[rows]
     metrics = compute_metrics(preds, true, [table.action_types[r] for r in rows])
@@ -252,7 +252,7 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
                     "action type" if mcfg.exemplar_setting == "AN" else "difficulty",
                     table.video_ids[fallback[0]])
     result = evaluate_rows(model, table, rows, plan, mcfg, info, cfg.eval_batch_size, cfg.workers,
-                           cfg.amp, cfg.resize_scale)
+                           cfg.amp, cfg.resize_scale, cfg.score_scale)
     out = Path(out_dir) if out_dir is not None else (checkpoint if checkpoint.is_dir() else checkpoint.parent)
     csv_path = write_predictions_csv(out / f"predictions_{split}.csv", table, result)
     json_path = out / f"eval_{split}.json"

@@ -159,10 +159,11 @@ def predict_video(source: str | Path, checkpoint: str | Path, action_type: str,
         d_q = torch.full((m,), float(difficulty or 1.0), device=device)
         d_z = torch.tensor(np.nan_to_num(table.difficulties[exemplars], nan=1.0), dtype=torch.float32,
                            device=device)
-        y_z = torch.tensor(table.scores[exemplars], dtype=torch.float32, device=device)
+        y_z = torch.tensor(table.scores[exemplars] / cfg.score_scale, dtype=torch.float32, device=device)
         out = model.compare(q_rep, z, y_z, d_q if dd else None, d_z if dd else None)
-    delta = out.delta.float().cpu().numpy() * (float(difficulty) if dd else 1.0)   # (M, L)
-    y_hat = out.y_hat.float().cpu().numpy()
+    # score units: undo the training's score scale, and DD's division by the difficulty
+    delta = out.delta.float().cpu().numpy() * cfg.score_scale * (float(difficulty) if dd else 1.0)
+    y_hat = out.y_hat.float().cpu().numpy() * cfg.score_scale   # (M,)
 
     out_dir = Path(out_dir) if out_dir is not None else Path(f"predict_{Path(source).stem or 'video'}")
     out_dir.mkdir(parents=True, exist_ok=True)

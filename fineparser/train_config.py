@@ -89,6 +89,10 @@ class TrainConfig:
         workers: DataLoader worker processes.
         both_orders: Also regress the exemplar given the query in each training pair (paper-notes
             row 16; the FineParser code does both).
+        score_scale: Scores are divided by this before the network sees them (exemplar scores
+            in, targets of L_E) and predictions multiplied back; 1 keeps the paper's raw scores.
+            A scale near the score spread (e.g. 10) gives the regressor outputs of order 1 and
+            makes L_E comparable with L_A and L_T (with raw scores L_E is ~100x larger).
         flip: Random horizontal flips while training.
         resize_scale: Frames are resized to ``resize_scale * frame_size`` before the (random
             while training, central while evaluating) crop to the model's frame size.
@@ -133,6 +137,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     both_orders: bool = False
+    score_scale: float = 1.0
     flip: bool = True
     resize_scale: float = 8 / 7
     eval_split: str = "test"
@@ -178,6 +183,8 @@ class TrainConfig:
         if self.step_epochs < 1 or not 0 < self.step_gamma <= 1:
             fail("step_gamma" if self.step_epochs >= 1 else "step_epochs",
                  "step_epochs >= 1 and 0 < step_gamma <= 1")
+        if not self.score_scale > 0:
+            fail("score_scale", "a number > 0")
         if self.resize_scale < 1:
             fail("resize_scale", "a number >= 1 (frames are cropped, never padded)")
         if not self.data_root:
