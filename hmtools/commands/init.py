@@ -12,10 +12,10 @@ def init(directory: str) -> None:
 
     Example: hmtools init data/store
     """
+    from pathlib import Path
+
     from hmtools.store import MaskStore
     from hmtools.store.store import MARKER
-
-    from pathlib import Path
 
     existed = (Path(directory) / MARKER).is_file()
     store = MaskStore.create(directory)

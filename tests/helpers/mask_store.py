@@ -66,3 +66,14 @@ def write_meta_store(root: Path, records: list[dict] | None = None) -> MaskStore
         text = doc_text(rec["video_id"], size, frame_names(rec), masks[size], meta)
         (store.videos_dir / f"{rec['video_id']}.json").write_text(text)
     return store
+
+
+def set_json_path(data, path, value) -> None:
+    """Set ``data[path[0]][path[1]]...`` to ``value`` (``KeyError`` as the value deletes the key)."""
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value

@@ -244,3 +244,10 @@ def test_import_from_the_dataset_reader_and_the_cli(tmp_path):
     out = CliRunner().invoke(cli.hmtools, ["export-hm", "--store", str(store.root), "--out",
                                            str(tmp_path / "exp"), "--format", "jpg"])
     assert out.exit_code == 0 and f"wrote {sample.num_frames} mask files" in out.output
+
+
+def test_command_dataset_kinds_match_the_readers():
+    from hmtools.commands.import_hm import DATASET_KINDS
+    from hmtools.datasets import DATASET_KINDS as READERS
+
+    assert DATASET_KINDS == READERS

@@ -13,6 +13,8 @@ from hmtools.rle import empty_rle, mask_to_rle
 from hmtools.store import Correction, Flag, MaskStore, Producer, PseudoMask, Quality, VideoDoc, doc_to_json
 from hmtools.store.schema import load_schema, schema_errors, validate_store
 
+from helpers.mask_store import set_json_path
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -56,16 +58,6 @@ def test_generated_documents_are_valid(doc):
     assert schema_errors(data) == []
 
 
-def _set(data, path, value):
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    if value is KeyError:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-
-
 @pytest.mark.parametrize("path,value,where", [
     (("schema_version",), 2, "$.schema_version"),
     (("video_id",), "../x", "$.video_id"),
@@ -87,7 +79,7 @@ def _set(data, path, value):
 ])
 def test_invalid_documents_are_rejected(path, value, where):
     data = copy.deepcopy(doc_to_json(docs()[1]))
-    _set(data, path, value)
+    set_json_path(data, path, value)
     errors = schema_errors(data, limit=5)
     assert errors, "the schema accepted a broken document"
     assert any(e.startswith(where) for e in errors), errors

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,8 @@ from hmtools.errors import HMError, RLEError, StoreError
 from hmtools.rle import empty_rle, mask_to_rle, rle_to_mask
 from hmtools.store import (Correction, Flag, MaskStore, Producer, PseudoMask, Quality, VideoDoc,
                            doc_from_json, doc_to_json, mask_hash)
+
+from helpers.mask_store import set_json_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,16 +79,6 @@ def test_json_round_trip_keeps_everything():
     assert data["layers"]["pseudo"]["frames"][1] is None
 
 
-def _mutate(data, path, value):
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    if value is KeyError:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-
-
 ENTRY = {"counts": box(1, 3, 1, 3).counts, "area": 4, "bbox": [1, 1, 2, 2]}
 
 
@@ -107,7 +98,7 @@ ENTRY = {"counts": box(1, 3, 1, 3).counts, "area": 4, "bbox": [1, 1, 2, 2]}
 ])
 def test_doc_from_json_rejects_with_one_line_naming_the_file(path, value, message):
     data = doc_to_json(make_doc())
-    _mutate(data, path, value)
+    set_json_path(data, path, value)
     with pytest.raises(HMError, match=message) as info:
         doc_from_json(data, "videos/01__10.json")
     assert str(info.value).startswith("videos/01__10.json")
