@@ -176,3 +176,16 @@ def test_init_and_index_commands(tmp_path):
     assert "changed: 01__1" in changed.output and "1 changed" in changed.output
     missing = runner.invoke(cli.hmtools, ["index", "--store", str(tmp_path / "nope")])
     assert missing.exit_code != 0 and "no such mask store" in missing.output
+
+
+def test_index_command_on_a_corrupt_document_is_one_line_and_exit_1(store):
+    from click.testing import CliRunner
+
+    import cli
+
+    store.path("01__1").write_text('{"schema_version": 1')
+    result = CliRunner().invoke(cli.hmtools, ["index", "--store", str(store.root), "--quiet"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "01__1.json: corrupt or truncated JSON" in lines[0]
+    assert not (store.index_dir / MASKS_FILE).exists()
