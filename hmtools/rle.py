@@ -2,9 +2,9 @@
 
 Masks at rest are *compressed* COCO RLE: ``{"size": [H, W], "counts": "<ascii>"}``. Runs are
 column-major (Fortran order) and start with a background run. pycocotools' C decoder trusts its
-input (runs that overflow H*W write past the buffer), so every RLE that comes from a file is checked
-by :func:`validate_counts` before it is decoded; the check is vectorised over many RLEs at once so a
-whole store document costs one pass.
+input (runs that overflow H*W write past the buffer; runs that fall short leave memory unset), so
+every RLE that comes from a file is checked by :func:`validate_counts` before it is decoded; the
+check is vectorised over many RLEs at once (a whole store document, in cache-sized chunks).
 
 Example:
     >>> m = np.zeros((4, 4), bool); m[1:3, 1:3] = True
@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -29,9 +29,12 @@ from hmtools.errors import RLEError
 _AREA_CHUNK = 255
 
 
-@dataclass(frozen=True)
 class RLE:
     """One compressed COCO RLE mask with its derived area and box.
+
+    Immutable and hashable like a frozen dataclass. ``area`` and ``bbox_xywh`` may be given (a
+    document stores them) or left out: they are then computed from the counts on first use (one
+    pycocotools call each) and kept; :func:`fill_area_bbox` computes them for many RLEs in two calls.
 
     Attributes:
         size_hw: ``(H, W)`` of the mask.
@@ -40,10 +43,26 @@ class RLE:
         bbox_xywh: tight box ``(x, y, w, h)`` in pixels, ``(0, 0, 0, 0)`` for an empty mask.
     """
 
-    size_hw: tuple[int, int]
-    counts: str
-    area: int
-    bbox_xywh: tuple[int, int, int, int]
+    __slots__ = ("size_hw", "counts", "_area", "_bbox_xywh")
+
+    def __init__(self, size_hw: tuple[int, int], counts: str, area: int | None = None,
+                 bbox_xywh: tuple[int, int, int, int] | None = None):
+        object.__setattr__(self, "size_hw", size_hw)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "_area", area)
+        object.__setattr__(self, "_bbox_xywh", bbox_xywh)
+
+    @property
+    def area(self) -> int:
+        if self._area is None:
+            object.__setattr__(self, "_area", int(cocomask.area(self.to_coco())))
+        return self._area
+
+    @property
+    def bbox_xywh(self) -> tuple[int, int, int, int]:
+        if self._bbox_xywh is None:
+            object.__setattr__(self, "_bbox_xywh", _bbox_tuple(cocomask.toBbox(self.to_coco())))
+        return self._bbox_xywh
 
     def to_coco(self) -> dict:
         """The pycocotools form: ``{"size": [H, W], "counts": bytes}``."""
@@ -53,31 +72,75 @@ class RLE:
     def empty(self) -> bool:
         return self.area == 0
 
+    def _key(self) -> tuple:
+        return self.size_hw, self.counts, self.area, self.bbox_xywh
+
+    def __eq__(self, other):
+        return self._key() == other._key() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return (f"RLE(size_hw={self.size_hw!r}, counts={self.counts!r}, area={self.area!r}, "
+                f"bbox_xywh={self.bbox_xywh!r})")
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self):
+        return RLE, (self.size_hw, self.counts, self._area, self._bbox_xywh)
+
+
+def _bbox_tuple(xywh) -> tuple[int, int, int, int]:
+    """pycocotools' float box (whole numbers) as an int tuple."""
+    x, y, w, h = xywh.tolist()
+    return int(x), int(y), int(w), int(h)
+
+
+def fill_area_bbox(rles: Sequence[RLE]) -> None:
+    """Compute the area and box of every RLE that lacks them, with two pycocotools calls per 255
+    RLEs instead of two per RLE (the RLEs may have different sizes)."""
+    todo = [r for r in rles if r._area is None or r._bbox_xywh is None]
+    for start in range(0, len(todo), _AREA_CHUNK):
+        chunk = todo[start:start + _AREA_CHUNK]
+        cocos = [r.to_coco() for r in chunk]
+        for r, area, box in zip(chunk, cocomask.area(cocos).tolist(), cocomask.toBbox(cocos).tolist()):
+            if r._area is None:
+                object.__setattr__(r, "_area", int(area))
+            if r._bbox_xywh is None:
+                object.__setattr__(r, "_bbox_xywh", (int(box[0]), int(box[1]), int(box[2]), int(box[3])))
+
 
 def mask_to_rle(mask: np.ndarray) -> RLE:
-    """Encode one ``(H, W)`` boolean/0-1 mask as compressed COCO RLE."""
+    """Encode one ``(H, W)`` boolean/0-1 mask as compressed COCO RLE (area and box on first use)."""
     if mask.ndim != 2:
         raise ValueError(f"mask_to_rle expects an (H, W) mask, got shape {mask.shape}")
     # Cast first, then transpose: one fused cast+transpose copy is ~25 % slower in NumPy.
     coco = cocomask.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
-    return _from_coco(coco)
+    return RLE(mask.shape, coco["counts"].decode("ascii"))
 
 
 def masks_to_rles(masks: np.ndarray) -> list[RLE]:
-    """Encode ``(N, H, W)`` masks in one pycocotools call."""
+    """Encode ``(N, H, W)`` masks in one pycocotools call, with their areas and boxes
+    (:func:`fill_area_bbox`)."""
     if masks.ndim != 3:
         raise ValueError(f"masks_to_rles expects (N, H, W) masks, got shape {masks.shape}")
     if len(masks) == 0:
         return []
     cocos = cocomask.encode(np.asfortranarray(masks.astype(np.uint8, copy=False).transpose(1, 2, 0)))
-    return [_from_coco(c) for c in cocos]
+    size = masks.shape[1:]
+    rles = [RLE(size, c["counts"].decode("ascii")) for c in cocos]
+    fill_area_bbox(rles)
+    return rles
 
 
 def _from_coco(coco: dict) -> RLE:
-    area = int(cocomask.area(coco))
-    x, y, w, h = (int(round(v)) for v in cocomask.toBbox(coco))
-    h_, w_ = coco["size"]
-    return RLE((int(h_), int(w_)), coco["counts"].decode("ascii"), area, (x, y, w, h))
+    h, w = coco["size"]
+    return RLE((int(h), int(w)), coco["counts"].decode("ascii"))
 
 
 def rle_to_mask(rle: RLE) -> np.ndarray:
@@ -130,8 +193,8 @@ def rle_from_counts(counts: str, size_hw: Sequence[int], *, where: str = "RLE") 
         RLEError: naming ``where`` when the string is not valid compressed COCO RLE of ``size_hw``.
     """
     size = _check_size(size_hw, where)
-    validate_counts([counts], [size], where=[where])
-    return _from_coco({"size": list(size), "counts": counts.encode("ascii")})
+    area = validate_counts([counts], [size], where=[where])
+    return RLE(size, counts, int(area[0]))
 
 
 def _check_size(size_hw: Sequence[int], where: str) -> tuple[int, int]:
@@ -144,14 +207,29 @@ def _check_size(size_hw: Sequence[int], where: str) -> tuple[int, int]:
     return h, w
 
 
+# Longest number (characters) accepted in a counts string: pycocotools accumulates in 64 bits.
+_MAX_DIGITS = 13
+# Numbers of up to 7 characters (35 bits, every delta of a run below 2**32) decode exactly in int64;
+# longer ones, which pycocotools itself never writes, take an exact Python-int path.
+_INT64_DIGITS = 7
+# validate_counts works through a batch in chunks of about this many characters: the temporary
+# arrays then stay in the CPU cache and the heap (no fresh pages from the OS for every array).
+_CHUNK_CHARS = 16384
+
+
 def validate_counts(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
                     where: Sequence[str] | None = None) -> np.ndarray:
     """Check compressed COCO counts strings without trusting them; return their areas.
 
     Decodes every string's LEB128-like digits (pycocotools' ``rleFrString``: 6 bits a character,
-    offset 48, continuation bit 0x20, sign bit 0x10, runs after the third delta-coded against the
-    run two before) in one vectorised pass, then checks that every run is non-negative, that no
-    foreground run is empty in the middle of the string, and that the runs sum to H*W.
+    offset 48, continuation bit 0x20, sign bit 0x10 on a number's last character, runs after the
+    third delta-coded against the run two before) vectorised over the batch, then checks that
+    every run lies in ``[0, 2**32)`` and that each string's runs sum to H*W.
+
+    Checks, in this order (the first failing check names the first string that fails it): empty
+    string, non-ASCII character, character outside ``'0'..'o'``, string ending inside a number
+    (truncated), number longer than 13 characters, size not positive, negative run, run of
+    ``2**32`` or more, runs not summing to H*W.
 
     Args:
         counts: compressed counts strings.
@@ -167,75 +245,123 @@ def validate_counts(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
     n = len(counts)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    labels = list(where) if where is not None else [f"RLE #{i}" for i in range(n)]
-    if any(len(c) == 0 for c in counts):
-        bad = next(i for i, c in enumerate(counts) if len(c) == 0)
-        raise RLEError(f"{labels[bad]}: counts string is empty")
-    lengths = np.fromiter((len(c) for c in counts), dtype=np.int64, count=n)
+
+    def label(i: int) -> str:
+        return where[i] if where is not None else f"RLE #{i}"
+
+    if n > 1:
+        lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
+        total = int(lengths.sum())
+        if total > 2 * _CHUNK_CHARS:
+            cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CHUNK_CHARS, total, _CHUNK_CHARS))
+            bounds = [0, *np.unique(cuts[(cuts > 0) & (cuts < n)]).tolist(), n]
+            try:
+                return np.concatenate([
+                    _validate_chunk(counts[a:b], sizes_hw[a:b], lambda i, a=a: label(a + i))
+                    for a, b in zip(bounds[:-1], bounds[1:])])
+            except RLEError:
+                pass  # name the string the whole batch's checks would name: run them on all of it
+    return _validate_chunk(counts, sizes_hw, label)
+
+
+def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], label) -> np.ndarray:
+    """:func:`validate_counts` of one batch in one vectorised pass; ``label(i)`` names string i."""
+    n = len(counts)
+    lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
+    if lengths.min() == 0:
+        raise RLEError(f"{label(int(np.argmin(lengths)))}: counts string is empty")
     try:
-        buf = np.frombuffer("".join(counts).encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+        raw = np.frombuffer(b"0" + "".join(counts).encode("ascii"), dtype=np.uint8)
     except UnicodeEncodeError:
         bad = next(i for i, c in enumerate(counts) if not c.isascii())
-        raise RLEError(f"{labels[bad]}: counts contain non-ASCII characters") from None
-    if buf.min() < 0 or buf.max() > 63:
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        pos = int(np.flatnonzero((buf < 0) | (buf > 63))[0])
-        bad = int(np.searchsorted(starts, pos, side="right") - 1)
-        raise RLEError(f"{labels[bad]}: counts contain a character outside COCO's alphabet")
-    string_of_char = np.repeat(np.arange(n), lengths)
-    last_char = (buf & 0x20) == 0
-    # A string may not end in the middle of a number.
-    ends = np.cumsum(lengths) - 1
-    nonempty = lengths > 0
-    truncated = nonempty & ~last_char[np.clip(ends, 0, None)]
-    if truncated.any():
-        bad = int(np.flatnonzero(truncated)[0])
-        raise RLEError(f"{labels[bad]}: counts end in the middle of a run (truncated string)")
-    # Number id of each character and its 5-bit digit position inside the number.
-    number_id = np.concatenate([[0], np.cumsum(last_char)[:-1]])
-    first_of_number = np.concatenate([[True], last_char[:-1]])
-    number_start = np.flatnonzero(first_of_number)
-    digit = np.arange(buf.size) - number_start[number_id]
-    if digit.max() > 12:
-        bad = int(string_of_char[np.argmax(digit)])
-        raise RLEError(f"{labels[bad]}: counts hold a run too long to be real")
-    values = np.bincount(number_id, weights=(buf & 0x1F) << (5 * digit),
-                         minlength=len(number_start)).astype(np.int64)
-    # Sign extension on the last character of each number.
-    last_idx = np.flatnonzero(last_char)
-    negative = (buf[last_idx] & 0x10) != 0
-    values[negative] -= np.int64(1) << (5 * (digit[last_idx][negative] + 1))
-    # Undo the delta coding: run i (i > 2) = value i + run i-2, per string.
-    string_of_number = string_of_char[number_start]
-    runs_per_string = np.bincount(string_of_number, minlength=n)
-    first_number = np.concatenate([[0], np.cumsum(runs_per_string)[:-1]])
-    k = np.arange(len(values)) - first_number[string_of_number]
-    runs = values.copy()
-    for first_k in (1, 2):  # two chains per string: runs 1, 3, 5, ... and runs 2, 4, 6, ...
-        members = np.flatnonzero((k >= first_k) & ((k % 2) == (first_k % 2)))
-        if members.size == 0:
-            continue
-        chain = string_of_number[members]
-        csum = np.cumsum(values[members])
-        chain_first = np.concatenate([[True], chain[1:] != chain[:-1]])
-        first_member = np.maximum.accumulate(np.where(chain_first, np.arange(members.size), 0))
-        runs[members] = csum - (csum - values[members])[first_member]
-    sizes = np.asarray([_check_size(s, labels[i]) for i, s in enumerate(sizes_hw)], dtype=np.int64)
-    if (runs < 0).any():
-        bad = int(string_of_number[np.flatnonzero(runs < 0)[0]])
-        raise RLEError(f"{labels[bad]}: counts decode to a negative run")
-    if runs.size and (runs >= 2 ** 32).any():
-        bad = int(string_of_number[np.flatnonzero(runs >= 2 ** 32)[0]])
-        raise RLEError(f"{labels[bad]}: counts hold a run too long to be real")
-    totals = np.bincount(string_of_number, weights=runs, minlength=n).astype(np.int64)
-    expected = sizes[:, 0] * sizes[:, 1]
+        raise RLEError(f"{label(bad)}: counts contain non-ASCII characters") from None
+    # A leading '0' (a one-character number) pads the buffer: padded[p] is the character before
+    # digits[p], and the walk back over a number's characters stops there at the latest.
+    padded = raw - np.uint8(48)  # uint8: characters below '0' wrap to >= 208
+    digits = padded[1:]
+    string_last = np.cumsum(lengths)
+    string_last -= 1  # index of each string's last character
+    if padded.max() > 63:
+        bad = int(np.searchsorted(string_last, np.argmax(digits > 63)))
+        raise RLEError(f"{label(bad)}: counts contain a character outside COCO's alphabet")
+    last_digit = digits < 32  # no continuation bit: the last character of a number
+    complete = last_digit[string_last]
+    if not complete.all():
+        raise RLEError(f"{label(int(np.argmin(complete)))}: counts end in the middle of a run (truncated string)")
+    ends = np.flatnonzero(last_digit)  # (M,) last character of every number; none spans two strings
+
+    # Numbers, most significant (signed) digit first: v = ((d[L-1] * 32 + d[L-2]) * 32 + ...) + d[0].
+    # The character ``step`` places before a number's last one is still the number's when it and
+    # all characters after it carry the continuation bit.
+    values = digits[ends]
+    values ^= np.uint8(0x10)
+    values = values.astype(np.int64)
+    values -= 0x10  # the last character's digit, sign-extended from 5 bits
+    digit = padded[ends]
+    todo = np.flatnonzero(digit > 31)  # numbers of at least step + 1 characters
+    digit = digit[todo]  # their character ``step`` places before their last
+    step = 1
+    while todo.size:
+        if step == _MAX_DIGITS:
+            bad = int(np.searchsorted(string_last, ends[todo[0]]))
+            raise RLEError(f"{label(bad)}: counts hold a run too long to be real")
+        if step == _INT64_DIGITS:  # adversarial input: go on in exact Python ints
+            values = values.astype(object)
+        digit &= np.uint8(0x1F)
+        values[todo] = (values[todo] << 5) | (digit.astype(object) if values.dtype == object else digit)
+        step += 1
+        digit = padded[ends[todo] - (step - 1)]
+        more = digit > 31
+        todo, digit = todo[more], digit[more]
+    sizes, expected = _check_sizes(sizes_hw, label, n)
+
+    # Undo the delta coding (run k = value k + run k-2 for k > 2) with one cumulative sum per
+    # parity of the global number index; subtracting value 0 from value 2 starts the even chain.
+    m = ends.size
+    numbers_to = np.searchsorted(ends, string_last, side="right")  # (n,) numbers in strings 0..i
+    first = np.concatenate(([0], numbers_to[:-1]))  # (n,) each string's first number
+    per_string = numbers_to - first
+    first_rep = np.repeat(first, per_string)
+    odd = np.arange(m)
+    odd -= first_rep
+    odd &= 1  # (M,) 1 for runs 1, 3, 5, ... (foreground)
+    third = first[per_string >= 3]
+    values[third + 2] -= values[third]
+    chained = np.empty(m + 2, dtype=values.dtype)  # chained[i + 2]: sum of values[j <= i, j = i mod 2]
+    chained[:2] = 0
+    np.cumsum(values[0::2], out=chained[2::2])  # strided cumsums: faster than one over all of it
+    np.cumsum(values[1::2], out=chained[3::2])
+    first_rep += odd  # chained index of the same-parity number just before the string
+    runs = chained[first_rep]
+    np.subtract(chained[2:], runs, out=runs)  # minus the chain's sum before the string
+    if runs.min() < 0:
+        bad = int(np.searchsorted(numbers_to, np.argmax(runs < 0), side="right"))
+        raise RLEError(f"{label(bad)}: counts decode to a negative run")
+    if runs.max() >= 2 ** 32:
+        bad = int(np.searchsorted(numbers_to, np.argmax(runs >= 2 ** 32), side="right"))
+        raise RLEError(f"{label(bad)}: counts hold a run too long to be real")
+    runs = runs.astype(np.int64, copy=False)
+    totals = np.add.reduceat(runs, first)
     wrong = totals != expected
     if wrong.any():
-        bad = int(np.flatnonzero(wrong)[0])
-        raise RLEError(f"{labels[bad]}: runs sum to {totals[bad]}, expected H*W = "
-                       f"{sizes[bad, 0]}x{sizes[bad, 1]} = {expected[bad]}")
-    fg = (k % 2) == 1
-    return np.bincount(string_of_number[fg], weights=runs[fg], minlength=n).astype(np.int64)
+        bad = int(np.argmax(wrong))
+        raise RLEError(f"{label(bad)}: runs sum to {totals[bad]}, expected H*W = "
+                       f"{sizes[bad][0]}x{sizes[bad][1]} = {expected[bad]}")
+    runs *= odd
+    return np.add.reduceat(runs, first)
+
+
+def _check_sizes(sizes_hw: Sequence[Sequence[int]], label, n: int) -> tuple[list, np.ndarray]:
+    """:func:`_check_size` of every size: ``([(H, W)] * n, (n,) int64 H*W)``. A document passes one
+    ``(H, W)`` object for all its masks: that one is checked once."""
+    if len(sizes_hw) != n:
+        raise ValueError(f"validate_counts: {n} counts strings but {len(sizes_hw)} sizes")
+    first = sizes_hw[0]
+    if all(size is first for size in sizes_hw):
+        h, w = _check_size(first, label(0))
+        return [(h, w)] * n, np.full(n, h * w, dtype=np.int64)
+    checked = [_check_size(size, label(i)) for i, size in enumerate(sizes_hw)]
+    return checked, np.asarray([h * w for h, w in checked], dtype=np.int64)
 
 
 def _encode_counts_string(runs: Iterable[int]) -> str:

@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from hmtools.errors import StoreError
-from hmtools.rle import RLE, union, validate_counts
+from hmtools.rle import RLE, fill_area_bbox, union, validate_counts
 
 SCHEMA_VERSION = 1
 LAYERS = ("pseudo", "corrected")
 CORRECTION_STATUSES = ("edited", "confirmed", "empty")
 QUALITY_FIELDS = ("score", "stability", "tracker_peak", "iou_prev", "area_jump", "empty", "border")
+_QUALITY_KEYS = frozenset(QUALITY_FIELDS)
+_QUALITY_FLAGS = frozenset(("empty", "border"))
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
@@ -79,7 +82,7 @@ class Quality:
     border: bool | None = None
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in QUALITY_FIELDS if getattr(self, k) is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None}  # fields in QUALITY_FIELDS order
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,8 @@ def _rle_json(rle: RLE) -> dict:
 
 def doc_to_json(doc: VideoDoc) -> dict:
     """The JSON document (see annotations/FORMAT.md)."""
+    # Areas and boxes of freshly encoded masks: a few batched pycocotools calls, not two a mask.
+    fill_area_bbox([m.rle for layer in (doc.pseudo, doc.corrected) for e in layer if e for m in e.values()])
 
     def pseudo_entry(m: PseudoMask) -> dict:
         out = _rle_json(m.rle)
@@ -441,9 +446,8 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
                 if not isinstance(m, dict) or not isinstance(m.get("counts"), str):
                     r.fail(f"$.layers.{layer}.frames[{i}].{key}", "expected an object with a 'counts' string")
                 entries.append((layer, i, int(key), m))
-    labels = [f"{where}: layer {layer}, frame {frames[i] if i < len(frames) else i}, object {o}"
-              for layer, i, o, _ in entries]
-    areas = validate_counts([m["counts"] for *_, m in entries], [(h, w)] * len(entries), where=labels)
+    labels = _EntryLabels(where, frames, entries)
+    areas = validate_counts([m["counts"] for *_, m in entries], [(h, w)] * len(entries), where=labels).tolist()
 
     doc = VideoDoc(
         video_id=r.get(data, "video_id", str, "$"), size_hw=(h, w), frames=tuple(frames), objects=objects,
@@ -458,25 +462,28 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
         check_video_id(doc.video_id)
     except StoreError as err:
         r.fail("$.video_id", str(err))
-    for (layer, i, obj_id, m), area, label in zip(entries, areas, labels):
+    size = (h, w)
+    for k, ((layer, i, obj_id, m), area) in enumerate(zip(entries, areas)):
         bbox = m.get("bbox")
-        if m.get("area") != int(area):
-            raise StoreError(f"{label}: stored area {m.get('area')} but the RLE has {int(area)} pixels")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox)):
-            raise StoreError(f"{label}: bbox must be [x, y, w, h] integers")
-        rle = RLE((h, w), m["counts"], int(area), tuple(bbox))
+        if m.get("area") != area:
+            raise StoreError(f"{labels[k]}: stored area {m.get('area')} but the RLE has {area} pixels")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and isinstance(bbox[0], int) and isinstance(bbox[1], int)
+                and isinstance(bbox[2], int) and isinstance(bbox[3], int)):
+            raise StoreError(f"{labels[k]}: bbox must be [x, y, w, h] integers")
+        rle = RLE(size, m["counts"], area, tuple(bbox))
         try:
             if layer == "pseudo":
-                value = PseudoMask(rle, _quality(m.get("quality"), label), _flag(m.get("flag"), label))
+                value = PseudoMask(rle, _quality(m.get("quality"), labels, k), _flag(m.get("flag"), labels, k))
             else:
                 value = Correction(rle, status=m.get("status"), by=str(m.get("by", "")),
                                    at=str(m.get("at", "")), tool=str(m.get("tool", "")),
                                    pseudo_hash=m.get("pseudo_hash"))
         except (TypeError, ValueError) as err:
-            raise StoreError(f"{label}: {err}") from None
-        if (doc.pseudo if layer == "pseudo" else doc.corrected)[i] is None:
-            (doc.pseudo if layer == "pseudo" else doc.corrected)[i] = {}
-        (doc.pseudo if layer == "pseudo" else doc.corrected)[i][obj_id] = value
+            raise StoreError(f"{labels[k]}: {err}") from None
+        frames_of_layer = doc.pseudo if layer == "pseudo" else doc.corrected
+        if frames_of_layer[i] is None:
+            frames_of_layer[i] = {}
+        frames_of_layer[i][obj_id] = value
     try:
         doc.check()
     except StoreError as err:
@@ -484,24 +491,45 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
     return doc
 
 
-def _quality(q: Any, label: str) -> Quality:
+class _EntryLabels(Sequence):
+    """``"<file>: layer L, frame F, object O"`` of each collected RLE, formatted only when an
+    error message needs one."""
+
+    def __init__(self, where: str, frames: list, entries: list):
+        self.where, self.frames, self.entries = where, frames, entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, k: int) -> str:
+        layer, i, obj_id, _ = self.entries[k]
+        return f"{self.where}: layer {layer}, frame {self.frames[i] if i < len(self.frames) else i}, object {obj_id}"
+
+
+_NO_QUALITY = Quality()
+_NO_FLAG = Flag()
+
+
+def _quality(q: Any, labels: Sequence[str], k: int) -> Quality:
     if q is None:
-        return Quality()
-    if not isinstance(q, dict) or set(q) - set(QUALITY_FIELDS):
-        raise StoreError(f"{label}: quality must be an object with keys from {QUALITY_FIELDS}")
+        return _NO_QUALITY
+    if not isinstance(q, dict) or not q.keys() <= _QUALITY_KEYS:
+        raise StoreError(f"{labels[k]}: quality must be an object with keys from {QUALITY_FIELDS}")
     for key, value in q.items():
-        flag_field = key in ("empty", "border")
+        if value is None:
+            continue
+        flag_field = key in _QUALITY_FLAGS
         ok = isinstance(value, bool) if flag_field else (
             isinstance(value, (int, float)) and not isinstance(value, bool))
-        if value is not None and not ok:
-            raise StoreError(f"{label}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
+        if not ok:
+            raise StoreError(f"{labels[k]}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
                              f"got {value!r}")
     return Quality(**q)
 
 
-def _flag(f: Any, label: str) -> Flag:
+def _flag(f: Any, labels: Sequence[str], k: int) -> Flag:
     if f is None:
-        return Flag()
+        return _NO_FLAG
     if not isinstance(f, dict) or not isinstance(f.get("reasons", []), list):
-        raise StoreError(f"{label}: flag must be {{'review': bool, 'reasons': [str]}}")
+        raise StoreError(f"{labels[k]}: flag must be {{'review': bool, 'reasons': [str]}}")
     return Flag(bool(f.get("review")), tuple(str(x) for x in f.get("reasons", [])))
