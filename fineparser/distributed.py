@@ -79,12 +79,7 @@ def any_true(flag: bool, info: DistInfo) -> bool:
 
 def mean_over_processes(values: dict[str, float], info: DistInfo) -> dict[str, float]:
     """Average a dict of floats over processes (every process must call this with the same keys)."""
-    if not info.enabled or not values:
-        return dict(values)
-    keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=info.device)
-    dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+    return {k: v / info.world_size for k, v in sum_over_processes(values, info).items()}
 
 
 def sum_over_processes(values: dict[str, float], info: DistInfo) -> dict[str, float]:

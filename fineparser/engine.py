@@ -233,10 +233,11 @@ class Trainer:
             log.warning("%d training clip(s) have no exemplar candidate (%s) and are not used as "
                         "queries (first: %s)", len(lonely), self.mcfg.exemplar_setting,
                         self.table.video_ids[lonely[0]])
-        self.train_rows = [r for r in train_rows if r not in set(lonely)]
+        self.train_rows = sorted(set(train_rows) - set(lonely))
         if not self.train_rows:
             raise DatasetError(f"{cfg.data_root}: no training pair can be formed "
                                f"({len(train_rows)} training clips, setting {self.mcfg.exemplar_setting})")
+        self.eval_plan, _ = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed)
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
                                  train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip)
 
@@ -437,10 +438,9 @@ class Trainer:
 
         from fineparser.evaluation import evaluate_rows
 
-        plan, _ = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, self.cfg.seed)
         ctx = self.ema.average_parameters() if self.ema is not None else nullcontext()
         with ctx:
-            return evaluate_rows(self.model, self.table, self.eval_rows, plan, self.mcfg, self.info,
+            return evaluate_rows(self.model, self.table, self.eval_rows, self.eval_plan, self.mcfg, self.info,
                                  batch_size=self.cfg.eval_batch_size, workers=self.cfg.workers,
                                  amp=self.cfg.amp, resize_scale=self.cfg.resize_scale,
                                  score_scale=self.cfg.score_scale)
