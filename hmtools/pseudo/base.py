@@ -64,15 +64,20 @@ class Tracker(Protocol):
 
 
 class Segmenter(Protocol):
-    """Turns boxes into masks; ``needs_sequential`` segmenters see one frame at a time."""
+    """Turns boxes into masks; ``needs_sequential`` segmenters see one frame at a time.
+
+    A segmenter with ``wants_background = True`` also has ``prepare(frames_rgb)``, which the
+    pipeline calls with every frame of a video (a first pass) before segmenting it.
+    """
 
     name: str
     needs_sequential: bool
 
     def segment(self, frames_rgb: Sequence[np.ndarray],
-                boxes: Sequence[dict[int, tuple[float, float, float, float]]]
-                ) -> list[dict[int, SegmentResult]]:
-        """Masks for ``boxes[i]`` (object id -> xyxy) on ``frames_rgb[i]``."""
+                boxes: Sequence[dict[int, tuple[float, float, float, float]]],
+                frame_indices: Sequence[int] | None = None) -> list[dict[int, SegmentResult]]:
+        """Masks for ``boxes[i]`` (object id -> xyxy) on ``frames_rgb[i]``, frame
+        ``frame_indices[i]`` of the video."""
 
 
 def clip_xyxy(box_xyxy: Sequence[float], size_hw: tuple[int, int]) -> tuple[float, float, float, float]:

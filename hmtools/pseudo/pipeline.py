@@ -432,7 +432,8 @@ def run_video(job: VideoJob, backends: Backends, prompts: Sequence[Prompt], prog
             return
         t0 = time.perf_counter()
         segs = segmenter.segment([f for _, f, _ in pending],
-                                 [{o: b.box_xyxy for o, b in boxes.items()} for _, _, boxes in pending])
+                                 [{o: b.box_xyxy for o, b in boxes.items()} for _, _, boxes in pending],
+                                 [i for i, _, _ in pending])
         timer.segmenter_s += time.perf_counter() - t0
         for (idx, _, boxes), seg in zip(pending, segs):
             entry = {}
@@ -448,6 +449,25 @@ def run_video(job: VideoJob, backends: Backends, prompts: Sequence[Prompt], prog
                     tracker.correct(obj_id, mbox)
             layer[idx] = entry
         pending.clear()
+
+    if getattr(segmenter, "wants_background", False):
+        # A first decoding pass: the segmenter learns the video's background. Time spent waiting
+        # for frames is decoding, not model time.
+        waited = [0.0]
+
+        def images():
+            it = prefetch(job.source.frames(), depth=s.prefetch_frames)
+            while True:
+                t_wait = time.perf_counter()
+                frame = next(it, None)
+                waited[0] += time.perf_counter() - t_wait
+                if frame is None:
+                    return
+                yield frame.image_rgb
+
+        t0 = time.perf_counter()
+        segmenter.prepare(images())
+        timer.segmenter_s += time.perf_counter() - t0 - waited[0]
 
     for frame in prefetch(job.source.frames(), depth=s.prefetch_frames):
         img = frame.image_rgb

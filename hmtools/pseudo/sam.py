@@ -186,9 +186,12 @@ class SamSegmenter:
         return torch.where(union > 0, ratio, torch.full_like(ratio, math.nan)).cpu().numpy()
 
     def segment(self, frames_rgb: Sequence[np.ndarray],
-                boxes: Sequence[dict[int, tuple[float, float, float, float]]]
-                ) -> list[dict[int, SegmentResult]]:
-        """Masks for every (frame, object) box; frames without boxes skip the encoder."""
+                boxes: Sequence[dict[int, tuple[float, float, float, float]]],
+                frame_indices: Sequence[int] | None = None) -> list[dict[int, SegmentResult]]:
+        """Masks for every (frame, object) box; frames without boxes skip the encoder.
+
+        ``frame_indices`` is accepted for interface symmetry; SAM needs no temporal context.
+        """
         if len(frames_rgb) != len(boxes):
             raise ValueError(f"{len(frames_rgb)} frames but {len(boxes)} box sets")
         results: list[dict[int, SegmentResult]] = [{} for _ in frames_rgb]

@@ -1,0 +1,110 @@
+"""A video's static background: frames aligned by global translation, per-pixel median and spread.
+
+The classical segmenter uses it as its strongest cue: an athlete moves against the scene, so a
+pixel that differs from the median of the aligned frames by more than its usual temporal spread is
+probably the athlete. The camera motion is estimated between consecutive frames with phase
+correlation (translation only: pans and shake; zooms are not modelled). At most ``max_samples``
+frames, evenly spread over the video, are kept for the median, so memory stays bounded for long
+videos.
+
+Example:
+    >>> frames = [np.full((8, 8, 3), 50, np.uint8) for _ in range(5)]
+    >>> bg = BackgroundModel.estimate(frames)
+    >>> float(bg.difference(0, frames[0]).max())
+    0.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+
+@dataclass
+class BackgroundModel:
+    """Median background in panorama coordinates.
+
+    Attributes:
+        offsets_xy: ``(T, 2)`` integer position of each frame's top-left corner in the panorama.
+        median: ``(PH, PW, 3)`` float32 median colour (NaN where no sample covers the pixel).
+        spread: ``(PH, PW)`` float32 median absolute deviation (max over channels).
+        size_hw: frame size.
+    """
+
+    offsets_xy: np.ndarray
+    median: np.ndarray
+    spread: np.ndarray
+    size_hw: tuple[int, int]
+
+    @classmethod
+    def estimate(cls, frames_rgb: Iterable[np.ndarray], max_samples: int = 32) -> "BackgroundModel":
+        """Align ``frames_rgb`` (one pass) and take the median of up to ``max_samples`` of them."""
+        import cv2
+
+        kept: list[tuple[int, np.ndarray]] = []
+        step = 1
+        offsets = []
+        prev_gray = None
+        window = None
+        pos = np.zeros(2)
+        for t, frame in enumerate(frames_rgb):
+            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+            if prev_gray is not None:
+                if window is None:
+                    window = cv2.createHanningWindow(gray.shape[::-1], cv2.CV_32F)
+                (dx, dy), _ = cv2.phaseCorrelate(prev_gray, gray, window)
+                pos = pos - (dx, dy)  # content moving right = camera moving left
+            offsets.append(pos.copy())
+            prev_gray = gray
+            if t % step == 0:
+                kept.append((t, frame))
+                if len(kept) > 2 * max_samples:  # thin out: keep every other sample
+                    kept = kept[::2]
+                    step *= 2
+        if not offsets:
+            raise ValueError("BackgroundModel.estimate: no frames")
+        off = np.rint(np.asarray(offsets)).astype(np.int64)
+        off -= off.min(axis=0)
+        h, w = kept[0][1].shape[:2]
+        pw, ph = int(off[:, 0].max()) + w, int(off[:, 1].max()) + h
+        if len(kept) > max_samples:
+            idx = np.linspace(0, len(kept) - 1, max_samples).round().astype(int)
+            kept = [kept[i] for i in np.unique(idx)]
+        stack = np.full((len(kept), ph, pw, 3), np.nan, np.float32)
+        for k, (t, frame) in enumerate(kept):
+            x, y = off[t]
+            stack[k, y:y + h, x:x + w] = frame
+        import warnings
+
+        with warnings.catch_warnings():  # all-NaN columns where no kept frame reaches
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(stack, axis=0)
+            spread = np.nanmedian(np.abs(stack - median), axis=0).max(axis=-1)
+        return cls(offsets_xy=off, median=median, spread=np.nan_to_num(spread, nan=255.0),
+                   size_hw=(h, w))
+
+    def _window(self, frame_idx: int, roi_xyxy: tuple[int, int, int, int] | None):
+        x0, y0 = self.offsets_xy[frame_idx]
+        rx1, ry1, rx2, ry2 = roi_xyxy or (0, 0, self.size_hw[1], self.size_hw[0])
+        return (slice(y0 + ry1, y0 + ry2), slice(x0 + rx1, x0 + rx2))
+
+    def difference(self, frame_idx: int, frame_rgb: np.ndarray,
+                   roi_xyxy: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """``(h, w)`` max-over-channels ``|frame - median|`` inside ``roi_xyxy`` (0 where unknown)."""
+        rx1, ry1, rx2, ry2 = roi_xyxy or (0, 0, self.size_hw[1], self.size_hw[0])
+        med = self.median[self._window(frame_idx, roi_xyxy)]
+        d = np.abs(frame_rgb[ry1:ry2, rx1:rx2].astype(np.float32) - med).max(axis=-1)
+        return np.nan_to_num(d, nan=0.0)
+
+    def spread_at(self, frame_idx: int, roi_xyxy: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """``(h, w)`` temporal spread of the background inside ``roi_xyxy``."""
+        return self.spread[self._window(frame_idx, roi_xyxy)]
+
+    def foreground(self, frame_idx: int, frame_rgb: np.ndarray,
+                   roi_xyxy: tuple[int, int, int, int] | None = None, min_diff: float = 30.0,
+                   k_spread: float = 3.0) -> np.ndarray:
+        """Bool ``(h, w)``: differs from the background by more than ``max(min_diff, k * spread)``."""
+        thr = np.maximum(min_diff, k_spread * self.spread_at(frame_idx, roi_xyxy))
+        return self.difference(frame_idx, frame_rgb, roi_xyxy) > thr
