@@ -35,7 +35,8 @@ def test_two_process_gloo_run_matches_single_process_eval(tiny_aqa, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            _fineparser_script(), "train", "--dataset", "synthetic", "--data-root", str(data_root),
            "--store", str(store_root), "--masks", "gtm", "--preset", "tiny", "--run-dir", str(run),
-           "--set", "epochs=1", "--set", "workers=0", "--set", "device=cpu", "--set", "threads=1"]
+           "--set", "epochs=1", "--set", "workers=0", "--set", "device=cpu", "--set", "threads=1",
+           "--set", "both_orders=true", "--set", "score_scale=10"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
