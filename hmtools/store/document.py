@@ -473,7 +473,8 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
         rle = RLE(size, m["counts"], area, tuple(bbox))
         try:
             if layer == "pseudo":
-                value = PseudoMask(rle, _quality(m.get("quality"), labels, k), _flag(m.get("flag"), labels, k))
+                value = _checked_instance(PseudoMask, {"rle": rle, "quality": _quality(m.get("quality"), labels, k),
+                                                       "flag": _flag(m.get("flag"), labels, k)})
             else:
                 value = Correction(rle, status=m.get("status"), by=str(m.get("by", "")),
                                    at=str(m.get("at", "")), tool=str(m.get("tool", "")),
@@ -508,6 +509,18 @@ class _EntryLabels(Sequence):
 
 _NO_QUALITY = Quality()
 _NO_FLAG = Flag()
+_QUALITY_DEFAULTS = dict.fromkeys(QUALITY_FIELDS)
+
+
+def _checked_instance(cls, fields: dict):
+    """An instance of a frozen dataclass from field values already checked, filled in one dict
+    update: its ``__init__`` costs an ``object.__setattr__`` a field (a third of the time spent on
+    a mask in :func:`doc_from_json`). Classes with a ``__post_init__`` go through ``__init__``."""
+    if "__post_init__" in vars(cls):
+        return cls(**fields)
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 def _quality(q: Any, labels: Sequence[str], k: int) -> Quality:
@@ -524,7 +537,7 @@ def _quality(q: Any, labels: Sequence[str], k: int) -> Quality:
         if not ok:
             raise StoreError(f"{labels[k]}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
                              f"got {value!r}")
-    return Quality(**q)
+    return _checked_instance(Quality, {**_QUALITY_DEFAULTS, **q})
 
 
 def _flag(f: Any, labels: Sequence[str], k: int) -> Flag:
