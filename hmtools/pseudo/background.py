@@ -22,6 +22,22 @@ from typing import Iterable
 import numpy as np
 
 
+def _best_shift(ref: np.ndarray, cur: np.ndarray, candidates: list[tuple[int, int]]) -> tuple[int, int]:
+    """Of integer shifts ``(sx, sy)`` (``cur[y, x] ~ ref[y - sy, x - sx]``), the one with the
+    smallest mean absolute difference over the overlap; ties keep the earlier candidate."""
+    h, w = ref.shape
+    best, best_cost = candidates[0], np.inf
+    for sx, sy in candidates:
+        if abs(sx) >= w // 2 or abs(sy) >= h // 2:
+            continue
+        a = ref[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)]
+        b = cur[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
+        cost = float(np.mean(np.abs(a - b)))
+        if cost < best_cost - 1e-6:
+            best, best_cost = (sx, sy), cost
+    return best
+
+
 @dataclass
 class BackgroundModel:
     """Median background in panorama coordinates.
@@ -45,18 +61,34 @@ class BackgroundModel:
 
         kept: list[tuple[int, np.ndarray]] = []
         step = 1
-        offsets = []
-        prev_gray = None
-        window = None
-        pos = np.zeros(2)
+        offsets: list[np.ndarray] = []
+        prev_gray = ref_gray = window = None
+        ref_pos = np.zeros(2, np.int64)
+        estimate = np.zeros(2)
         for t, frame in enumerate(frames_rgb):
             gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            if prev_gray is not None:
-                if window is None:
-                    window = cv2.createHanningWindow(gray.shape[::-1], cv2.CV_32F)
-                (dx, dy), _ = cv2.phaseCorrelate(prev_gray, gray, window)
-                pos = pos - (dx, dy)  # content moving right = camera moving left
-            offsets.append(pos.copy())
+            if ref_gray is None:
+                prev_gray = ref_gray = gray
+                window = cv2.createHanningWindow(gray.shape[::-1], cv2.CV_32F)
+            # Phase correlation between consecutive frames proposes the camera motion (sub-pixel,
+            # but biased by moving objects and undefined on flat frames); the integer position is
+            # then measured against a reference frame, so rounding never accumulates.
+            (dx, dy), _ = cv2.phaseCorrelate(prev_gray, gray, window)
+            if np.isfinite(dx) and np.isfinite(dy):
+                estimate = estimate - (dx, dy)  # content moving right = camera moving left
+            last = offsets[-1] if offsets else ref_pos
+            velocity = last - offsets[-2] if len(offsets) > 1 else np.zeros(2, np.int64)
+            guess = np.rint(ref_pos - estimate).astype(int)
+            candidates = [tuple(int(v) for v in ref_pos - last),  # the camera stood still
+                          tuple(int(v) for v in ref_pos - last - velocity)]  # it kept its pace
+            candidates += [(int(guess[0] + i), int(guess[1] + j)) for i in (-1, 0, 1) for j in (-1, 0, 1)]
+            shift = np.array(_best_shift(ref_gray, gray, candidates), np.int64)
+            pos = ref_pos - shift
+            offsets.append(pos)
+            if np.abs(estimate - pos).max() > 1.0:
+                estimate = pos.astype(float)
+            if np.abs(shift).max() > 0.25 * min(gray.shape):
+                ref_gray, ref_pos = gray, pos
             prev_gray = gray
             if t % step == 0:
                 kept.append((t, frame))
@@ -65,7 +97,7 @@ class BackgroundModel:
                     step *= 2
         if not offsets:
             raise ValueError("BackgroundModel.estimate: no frames")
-        off = np.rint(np.asarray(offsets)).astype(np.int64)
+        off = np.asarray(offsets).astype(np.int64)
         off -= off.min(axis=0)
         h, w = kept[0][1].shape[:2]
         pw, ph = int(off[:, 0].max()) + w, int(off[:, 1].max()) + h

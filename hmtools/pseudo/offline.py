@@ -312,9 +312,16 @@ class ClassicalSegmenter:
         self.background = None
 
     def reset(self) -> None:
-        """Forget every object and the background (call between videos)."""
+        """Forget every object and the background (call between videos).
+
+        Also reseeds OpenCV's random generator (GrabCut's k-means), so a video's masks do not
+        depend on which videos this process handled before it (resumed and sharded runs agree).
+        """
+        import cv2
+
         self.models.clear()
         self.background = None
+        cv2.setRNGSeed(0)
 
     def forget(self, obj_id: int) -> None:
         """Forget one object (it restarts from a new prompt)."""
@@ -345,7 +352,11 @@ class ClassicalSegmenter:
         roi_xyxy, box_local, roi, in_box, p_fg = self._region((x1, y1, x2, y2), frame_rgb, model)
         seed = None
         if use_motion:
-            seed = self._motion_seed(frame_rgb, frame_idx, roi_xyxy, box_local, p_fg, first=model is None)
+            prior = None
+            if model is not None and p.use_prior:
+                prior = self._moved_prior(model, (x1, y1, x2, y2), roi_xyxy, in_box.shape)
+            seed = self._motion_seed(frame_rgb, frame_idx, roi_xyxy, box_local, p_fg,
+                                     first=model is None, prior=prior)
             weak = seed is not None and model is not None and \
                 np.count_nonzero(seed == cv2.GC_FGD) < p.lost_area * model.prior_mask.sum()
             if (seed is None or weak) and model is not None:  # lost: look for it further out
@@ -444,8 +455,8 @@ class ClassicalSegmenter:
         p_fg[fg * fg.size < self.params.rare_colour] = 0.0  # (nearly) never seen on the object
         return p_fg
 
-    def _motion_seed(self, frame_rgb, frame_idx, roi_xyxy, box_local, p_fg,
-                     first: bool = False) -> np.ndarray | None:
+    def _motion_seed(self, frame_rgb, frame_idx, roi_xyxy, box_local, p_fg, first: bool = False,
+                     prior: np.ndarray | None = None) -> np.ndarray | None:
         """Seeds from the background model: what moves is the object, what matches is not.
 
         Pixels differing from the background by more than ``max(diff_strong, k_strong * spread)``
@@ -471,7 +482,14 @@ class ClassicalSegmenter:
         if not core.any() and not first:
             return None
         seed = np.full(d.shape, cv2.GC_PR_BGD, np.uint8)
-        seed[(d < np.maximum(p.diff_quiet, p.k_quiet * spread)) | alien] = cv2.GC_BGD
+        quiet = d < np.maximum(p.diff_quiet, p.k_quiet * spread)
+        if prior is not None and p_fg is not None:
+            # Where the object was a frame ago and the colours are its own, a quiet pixel may be
+            # the object standing still (then the median background shows it): let colour decide.
+            still = prior & (p_fg >= 0.5)
+            quiet &= ~still
+            seed[still] = cv2.GC_PR_FGD
+        seed[quiet | alien] = cv2.GC_BGD
         if first:
             x1, y1, x2, y2 = box_local
             seed[y1:y2, x1:x2] = cv2.GC_PR_FGD

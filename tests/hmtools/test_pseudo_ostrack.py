@@ -1,0 +1,250 @@
+"""OSTrack: official checkpoint layout, strict loading, CE token counts, crop geometry, tracker."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hmtools.errors import CheckpointError
+from hmtools.pseudo.ostrack.build import OSTRACK_CONFIGS, build_ostrack
+from hmtools.pseudo.ostrack.head import maps_to_box
+from hmtools.pseudo.ostrack.tracker import (OSTrackTracker, box_to_crop, clip_box, hann2d,
+                                            map_box_back, sample_target)
+from hmtools.pseudo.ostrack.vit import Attention, candidate_elimination
+from hmtools.pseudo.ostrack.weights import load_ostrack
+
+LAYOUTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "checkpoint-layouts"
+
+
+def read_layout(name: str) -> dict[str, tuple]:
+    """``key -> shape`` from a ``checkpoint-layouts/ostrack-*.txt`` file."""
+    out = {}
+    for line in (LAYOUTS / f"ostrack-{name}_mae_ce.txt").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, rest = line.split(" ", 1)
+        out[key] = ast.literal_eval(rest.rsplit(" ", 1)[0])
+    return out
+
+
+def layout_state(name: str) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape in read_layout(name).items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(0, dtype=torch.int64)
+        elif key.endswith("running_var"):
+            state[key] = torch.ones(shape)
+        else:
+            state[key] = torch.randn(shape, generator=g) * 0.02
+    return state
+
+
+needs_layouts = pytest.mark.skipif(not LAYOUTS.is_dir(), reason=f"checkpoint layouts not found at {LAYOUTS}")
+
+
+@needs_layouts
+@pytest.mark.parametrize("name", ["vitb_256", "vitb_384"])
+def test_model_keys_and_shapes_match_the_official_layout(name):
+    layout = read_layout(name)
+    model = build_ostrack(name).state_dict()
+    assert len(layout) == 242
+    assert set(model) == set(layout)
+    assert {k: tuple(v.shape) for k, v in model.items()} == layout
+
+
+@needs_layouts
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vitb_256", "vitb_384"])
+def test_official_layout_checkpoint_loads_strictly_and_runs(tmp_path, name):
+    torch.set_num_threads(2)
+    path = tmp_path / "OSTrack_ep0300.pth.tar"
+    torch.save({"net": layout_state(name), "epoch": 300}, path)
+    model = load_ostrack(name, path)
+    cfg = OSTRACK_CONFIGS[name]
+    with torch.inference_mode():
+        out = model(torch.randn(1, 3, cfg.template_size, cfg.template_size),
+                    torch.randn(1, 3, cfg.search_size, cfg.search_size))
+    f = cfg.feat_size
+    assert out.maps.score.shape == (1, 1, f, f) and out.maps.size.shape == (1, 2, f, f)
+    assert float(out.maps.score.min()) >= 1e-4 and float(out.maps.score.max()) <= 1 - 1e-4
+    assert [r.shape[1] for r in out.removed_indexes] == {
+        "vitb_256": [76, 54, 37], "vitb_384": [172, 121, 84]}[name]
+
+
+@needs_layouts
+def test_wrong_layout_or_file_is_a_checkpoint_error(tmp_path):
+    tiny = build_ostrack("tiny").state_dict()
+    bad = dict(tiny)
+    bad["backbone.pos_embed_x"] = torch.zeros(1, 5, 32)
+    path = tmp_path / "ck.pth.tar"
+    torch.save({"net": bad}, path)
+    with pytest.raises(CheckpointError, match="shape: backbone.pos_embed_x"):
+        load_ostrack("tiny", path)
+    torch.save({"model": tiny}, path)
+    with pytest.raises(CheckpointError, match="no 'net' key"):
+        load_ostrack("tiny", path)
+    with pytest.raises(CheckpointError, match="github.com/botaoye/OSTrack"):
+        load_ostrack("vitb_256", tmp_path / "missing.pth.tar")
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="ck.pth.tar"):
+        load_ostrack("tiny", path)
+
+
+class TrainingState:
+    """Stands for a pickled training object next to the weights (not importable on load)."""
+
+    def __init__(self):
+        self.lr = 0.1
+
+
+def test_pickled_objects_need_the_explicit_flag(tmp_path, monkeypatch):
+    path = tmp_path / "old.pth.tar"
+    torch.save({"net": build_ostrack("tiny").state_dict(), "settings": TrainingState()}, path,
+               pickle_protocol=2)
+    with pytest.raises(CheckpointError, match="--allow-pickled-objects"):
+        load_ostrack("tiny", path)
+    # The class is never imported: it becomes a placeholder, the weights load.
+    monkeypatch.delattr(TrainingState, "__init__")
+    model = load_ostrack("tiny", path, allow_pickled_objects=True)
+    assert isinstance(model, torch.nn.Module)
+
+
+CALLS: list = []
+
+
+def record_call(arg):
+    CALLS.append(arg)
+
+
+class Evil:
+    def __reduce__(self):
+        return (record_call, ("pwned",))
+
+
+def test_placeholder_unpickler_never_calls_unknown_globals(tmp_path):
+    path = tmp_path / "evil.pth.tar"
+    torch.save({"net": build_ostrack("tiny").state_dict(), "x": Evil()}, path)
+    with open(path, "rb") as fh:  # a plain unpickler would call record_call
+        assert b"record_call" in fh.read()
+    load_ostrack("tiny", path, allow_pickled_objects=True)
+    assert CALLS == []
+
+
+@pytest.mark.parametrize("lens_s, ratio, expected", [(256, 0.7, 180), (180, 0.7, 126), (126, 0.7, 89),
+                                                     (576, 0.7, 404), (404, 0.7, 283), (283, 0.7, 199),
+                                                     (16, 1.0, 16)])
+def test_candidate_elimination_keeps_ceil_ratio_of_the_most_attended(lens_s, ratio, expected):
+    b, heads, lens_t, c = 2, 3, 4, 8
+    tokens = torch.randn(b, lens_t + lens_s, c)
+    attn = torch.rand(b, heads, 1, lens_t + lens_s)
+    favourite = torch.arange(lens_s - 3, lens_s)  # give three search tokens all the attention
+    attn[..., lens_t + favourite] = 10.0
+    index = torch.arange(100, 100 + lens_s).expand(b, -1)
+    out, keep, removed = candidate_elimination(attn, tokens, lens_t, ratio, index)
+    assert out.shape == (b, lens_t + expected, c) and keep.shape == (b, expected)
+    assert torch.equal(out[:, :lens_t], tokens[:, :lens_t])
+    assert set((favourite + 100).tolist()) <= set(keep[0].tolist())
+    if expected < lens_s:
+        assert removed.shape == (b, lens_s - expected)
+        assert sorted(keep[0].tolist() + removed[0].tolist()) == list(range(100, 100 + lens_s))
+        k = keep[0, 0] - 100
+        assert torch.equal(out[0, lens_t], tokens[0, lens_t + k])  # kept tokens carry their values
+    else:
+        assert removed is None
+
+
+def test_attention_probe_equals_explicit_softmax_rows():
+    torch.manual_seed(0)
+    attn = Attention(16, 2)
+    x = torch.randn(2, 10, 16)
+    rows = torch.tensor([[3], [7]])
+    out, probe = attn(x, rows)
+    qkv = attn.qkv(x).reshape(2, 10, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    full = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(-1)
+    assert torch.allclose(probe[0, :, 0], full[0, :, 3], atol=1e-6)
+    assert torch.allclose(probe[1, :, 0], full[1, :, 7], atol=1e-6)
+    explicit = attn.proj((full @ v).transpose(1, 2).reshape(2, 10, 16))
+    assert torch.allclose(out, explicit, atol=1e-5)
+
+
+def test_backbone_restores_eliminated_tokens_as_zeros():
+    model = build_ostrack("tiny")
+    with torch.inference_mode():
+        out = model.backbone(torch.randn(2, 3, 32, 32), torch.randn(2, 3, 64, 64))
+    lens_z, lens_x = 4, 16
+    search = out.tokens[:, lens_z:]
+    assert out.tokens.shape == (2, lens_z + lens_x, 32)
+    assert [r.shape[1] for r in out.removed_indexes] == [4, 3, 2]  # 16 -> 12 -> 9 -> 7
+    removed = torch.cat(out.removed_indexes, dim=1)
+    for i in range(2):
+        zero_rows = (search[i].abs().sum(-1) == 0).nonzero().flatten()
+        assert sorted(zero_rows.tolist()) == sorted(removed[i].tolist())
+
+
+@pytest.mark.parametrize("box", [(50.0, 20.0, 30.0, 40.0), (-10.0, -5.0, 25.0, 30.0),
+                                 (180.0, 80.0, 30.0, 25.0), (3.5, 7.25, 11.0, 13.5)])
+@pytest.mark.parametrize("factor, size", [(2.0, 128), (4.0, 256), (5.0, 384)])
+def test_crop_and_map_back_round_trip(box, factor, size):
+    img = np.random.default_rng(0).integers(0, 255, (100, 200, 3), dtype=np.uint8)
+    crop = sample_target(img, box, factor, size)
+    assert crop.pixels.shape == (size, size, 3)
+    assert crop.side == math.ceil(math.sqrt(box[2] * box[3]) * factor)
+    in_crop = box_to_crop(box, crop)
+    assert np.allclose(map_box_back(in_crop, crop), box, atol=1e-9)
+    # the box centre sits (within the rounding of the crop origin) at the crop centre
+    assert abs(in_crop[0] - size / 2) <= 0.5 * crop.resize_factor + 1e-9
+
+
+def test_crop_content_and_padding():
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[10, 10] = 255
+    crop = sample_target(img, (8.0, 8.0, 4.0, 4.0), factor=1.0, output_size=4)  # side 4, no resize
+    assert crop.origin_xy == (8, 8) and crop.resize_factor == 1.0
+    assert crop.pixels[2, 2].tolist() == [255, 255, 255]
+    edge = sample_target(img, (-4.0, -4.0, 4.0, 4.0), factor=2.0, output_size=8)
+    assert edge.pixels[:4].max() == 0  # zero padding above the frame
+
+
+def test_clip_box_and_hann():
+    assert clip_box((-5, -5, 20, 20), (100, 100)) == (0.0, 0.0, 15.0, 15.0)
+    assert clip_box((95, 95, 20, 20), (100, 100)) == (90.0, 90.0, 10.0, 10.0)
+    w = hann2d(16)
+    assert w.shape == (1, 1, 16, 16) and float(w.min()) > 0
+    assert w[0, 0].argmax() in (7 * 16 + 7, 7 * 16 + 8, 8 * 16 + 7, 8 * 16 + 8)
+
+
+def test_maps_to_box_reads_the_argmax_cell():
+    score = torch.zeros(1, 1, 4, 4)
+    score[0, 0, 2, 1] = 1.0  # row 2, column 1
+    size = torch.full((1, 2, 4, 4), 0.5)
+    offset = torch.full((1, 2, 4, 4), 0.25)
+    box, idx = maps_to_box(score, size, offset)
+    assert idx.item() == 9
+    assert torch.allclose(box, torch.tensor([[(1 + 0.25) / 4, (2 + 0.25) / 4, 0.5, 0.5]]))
+
+
+def test_tracker_batches_objects_consistently():
+    torch.manual_seed(0)
+    model = build_ostrack("tiny")
+    frames = [np.random.default_rng(i).integers(0, 255, (60, 80, 3), dtype=np.uint8) for i in range(3)]
+    both = OSTrackTracker(model)
+    both.start(frames[0], 1, (10, 10, 30, 40))
+    both.start(frames[0], 2, (40, 20, 70, 50))
+    single = OSTrackTracker(model)
+    single.start(frames[0], 2, (40, 20, 70, 50))
+    for f in frames[1:]:
+        out = both.step(f)
+        alone = single.step(f)
+        assert set(out) == {1, 2}
+        assert np.allclose(out[2].box_xyxy, alone[2].box_xyxy, atol=1e-3)
+        for tb in out.values():
+            x1, y1, x2, y2 = tb.box_xyxy
+            assert 0 <= x1 <= x2 <= 80 and 0 <= y1 <= y2 <= 60
+            assert 0.0 < tb.peak < 1.0
