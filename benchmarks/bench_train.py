@@ -134,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-paper", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--paper-steps", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -141,14 +142,16 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     n_videos, batches = (12, 3) if args.quick else (24, 8)
-    with tempfile.TemporaryDirectory() as tmp:
-        data, store = make_data(Path(tmp), n_videos)
-        r = bench_demo(data, store, batches, 4, args.workers)
-    print(f"demo preset, batch {r['batch_size']}, {r['batches']} batches, {r['workers']} loader workers, "
-          f"{torch.get_num_threads()} torch threads:")
-    print(f"  data loader   {r['loader_pairs_per_s']:8.2f} pairs/s")
-    print(f"  training step {r['train_pairs_per_s']:8.2f} pairs/s   (baseline)")
-    print(f"  ratio loader / step = {r['ratio']:.1f}x  ({'OK: the loader is not the bottleneck' if r['ratio'] > 1 else 'LOADER-BOUND'})")
+    if not args.skip_demo:
+        with tempfile.TemporaryDirectory() as tmp:
+            data, store = make_data(Path(tmp), n_videos)
+            r = bench_demo(data, store, batches, 4, args.workers)
+        print(f"demo preset, batch {r['batch_size']}, {r['batches']} batches, {r['workers']} loader "
+              f"workers, {torch.get_num_threads()} torch threads:")
+        print(f"  data loader   {r['loader_pairs_per_s']:8.2f} pairs/s")
+        print(f"  training step {r['train_pairs_per_s']:8.2f} pairs/s   (baseline)")
+        verdict = "OK: the loader is not the bottleneck" if r["ratio"] > 1 else "LOADER-BOUND"
+        print(f"  ratio loader / step = {r['ratio']:.1f}x  ({verdict})")
     if args.skip_paper:
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
