@@ -80,7 +80,7 @@ def open_samples(cfg: TrainConfig) -> list:
 
     options = {}
     if cfg.dataset == "aqa7" and cfg.dataset_class != "all":
-        options["classes"] = [cfg.dataset_class]
+        options["classes"] = (cfg.dataset_class,)
     ds = open_dataset(cfg.dataset, cfg.data_root, on_defect="warn", **options)
     if ds.defects:
         log.warning("%s: %d clip(s) skipped as defective (first: %s)", cfg.data_root,
