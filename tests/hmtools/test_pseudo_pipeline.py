@@ -77,7 +77,7 @@ def test_offline_pipeline_writes_masks_quality_and_provenance(tmp_path):
 
 @pytest.mark.slow
 def test_offline_pipeline_iou_floor_on_the_synthetic_dataset(tmp_path):
-    """hmtools synth (4 clips, seed 0), prompts from the first true mask: mean IoU >= 0.6.
+    """hmtools synth (4 clips, seed 0), prompts from the first true mask: mean IoU >= 0.65 (0.71 measured).
 
     The goal is 0.7; benchmarks/bench_pseudo_mask.py measures it on more clips (see its output).
     """
@@ -97,7 +97,7 @@ def test_offline_pipeline_iou_floor_on_the_synthetic_dataset(tmp_path):
     assert store.read(sync.video_id).object_ids == [1, 2]  # two athletes, two objects
     per_video = synth_iou(store, tmp_path / "synth", samples)
     assert len(per_video) == 4
-    assert np.mean(list(per_video.values())) >= 0.6, per_video
+    assert np.mean(list(per_video.values())) >= 0.65, per_video
 
 
 def test_bad_videos_fail_one_by_one(tmp_path):
