@@ -13,6 +13,8 @@ import click
 @click.option("--split", help="Only this split of the dataset (train/test).")
 @click.option("--prompts", "prompts_path", type=click.Path(exists=True, dir_okay=False),
               help="CSV/JSON of start boxes: video,frame,object_id,x1,y1,x2,y2.")
+@click.option("--truth-prompts", is_flag=True,
+              help="With --dataset synthetic: start boxes from the true masks (first visible frame).")
 @click.option("--detect", type=click.Choice(["hog"]), help="Find people on the first frames of videos without prompts.")
 @click.option("--detect-frames", type=click.IntRange(min=1), default=10, show_default=True, help="Frames searched by --detect.")
 @click.option("--objects", type=click.IntRange(min=1), default=1, show_default=True, help="Objects per raw video for --detect.")
@@ -29,7 +31,7 @@ import click
 @click.option("--allow-pickled-objects", is_flag=True,
               help="Load checkpoints that pickled training objects (unknown classes become placeholders).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def pseudo_mask(source, store_root, dataset, split, prompts_path, detect, detect_frames, objects, tracker,
+def pseudo_mask(source, store_root, dataset, split, prompts_path, truth_prompts, detect, detect_frames, objects, tracker,
                 segmenter, ostrack_checkpoint, ostrack_config, sam_checkpoint, sam_model, sam_batch, device,
                 full_precision, shard, allow_pickled_objects, no_progress):
     """Write the pseudo layer of the mask store for SOURCE (a video, a folder of videos or frames, a dataset).
@@ -48,8 +50,15 @@ def pseudo_mask(source, store_root, dataset, split, prompts_path, detect, detect
         ostrack_checkpoint=ostrack_checkpoint, sam_model=sam_model, sam_checkpoint=sam_checkpoint,
         device=device, detect=detect, detect_frames=detect_frames, sam_encoder_batch=sam_batch,
         half=not full_precision, allow_pickled_objects=allow_pickled_objects)
-    prompts = read_prompts(prompts_path) if prompts_path else None
+    if truth_prompts and (dataset != "synthetic" or prompts_path):
+        raise click.UsageError("--truth-prompts needs --dataset synthetic and no --prompts")
     jobs = jobs_from_path(source, dataset=dataset, split=split, n_objects=objects)
+    prompts = read_prompts(prompts_path) if prompts_path else None
+    if truth_prompts:
+        from hmtools.datasets import open_dataset
+        from hmtools.pseudo.synth_eval import synth_prompts
+
+        prompts = synth_prompts(source, open_dataset("synthetic", source).samples(split))
     summary = generate_pseudo_masks(jobs, store_root, settings, prompts=prompts,
                                     shard=parse_shard(shard) if shard else None,
                                     progress=not no_progress)
