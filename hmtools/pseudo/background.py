@@ -4,8 +4,8 @@ The classical segmenter uses it as its strongest cue: an athlete moves against t
 pixel that differs from the median of the aligned frames by more than its usual temporal spread is
 probably the athlete. The camera motion is estimated between consecutive frames with phase
 correlation (translation only: pans and shake; zooms are not modelled). At most ``max_samples``
-frames, evenly spread over the video, are kept for the median, so memory stays bounded for long
-videos.
+frames, evenly spread over the video, are kept for the median (as uint8; the median is taken in
+bands of rows), so memory stays bounded for long videos.
 
 Example:
     >>> frames = [np.full((8, 8, 3), 50, np.uint8) for _ in range(5)]
@@ -104,16 +104,23 @@ class BackgroundModel:
         if len(kept) > max_samples:
             idx = np.linspace(0, len(kept) - 1, max_samples).round().astype(int)
             kept = [kept[i] for i in np.unique(idx)]
-        stack = np.full((len(kept), ph, pw, 3), np.nan, np.float32)
-        for k, (t, frame) in enumerate(kept):
-            x, y = off[t]
-            stack[k, y:y + h, x:x + w] = frame
         import warnings
 
-        with warnings.catch_warnings():  # all-NaN columns where no kept frame reaches
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median = np.nanmedian(stack, axis=0)
-            spread = np.nanmedian(np.abs(stack - median), axis=0).max(axis=-1)
+        median = np.empty((ph, pw, 3), np.float32)
+        spread = np.empty((ph, pw), np.float32)
+        band = max(1, (8 << 20) // max(len(kept) * pw * 3 * 4, 1))  # ~8 MB of float32 at a time
+        for r0 in range(0, ph, band):
+            r1 = min(ph, r0 + band)
+            stack = np.full((len(kept), r1 - r0, pw, 3), np.nan, np.float32)
+            for k, (t, frame) in enumerate(kept):
+                x, y = off[t]
+                a, b = max(r0, y), min(r1, y + h)
+                if b > a:
+                    stack[k, a - r0:b - r0, x:x + w] = frame[a - y:b - y]
+            with warnings.catch_warnings():  # all-NaN pixels where no kept frame reaches
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median[r0:r1] = np.nanmedian(stack, axis=0)
+                spread[r0:r1] = np.nanmedian(np.abs(stack - median[r0:r1]), axis=0).max(axis=-1)
         return cls(offsets_xy=off, median=median, spread=np.nan_to_num(spread, nan=255.0),
                    size_hw=(h, w))
 

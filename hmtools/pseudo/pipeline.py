@@ -15,6 +15,7 @@ per video; the summary lists them.
 Batching: with OSTrack (whose boxes do not depend on the masks) frames are segmented
 ``segmenter.batch_size`` at a time, so SAM's encoder sees several frames per call; the OpenCV and
 mask-propagation trackers take each mask's box back before the next frame, so they go frame by frame.
+The classical segmenter first learns the video's background, so its videos are decoded twice.
 """
 
 from __future__ import annotations
