@@ -64,8 +64,11 @@ def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: 
     load_s = time.perf_counter() - t0
     model, opt = trainer.model, trainer.optimizer
     model.train()
-    step = lambda b: (opt.zero_grad(), compute_losses(model, b, trainer.mcfg, torch.device("cpu"))[0].backward(),
-                      opt.step())
+    def step(b):
+        opt.zero_grad()
+        compute_losses(model, b, trainer.mcfg, torch.device("cpu"))[0].backward()
+        opt.step()
+
     step(kept[0])  # warm-up
     t0 = time.perf_counter()
     for b in kept:
@@ -78,8 +81,8 @@ def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: 
 
 
 def bench_paper(steps: int, device: torch.device) -> dict:
-    from fineparser.engine import autocast, compute_losses
     from fineparser.data import ClipItem, PairItem
+    from fineparser.engine import compute_losses
     from fineparser.model import build_model, get_config
 
     mcfg = get_config("paper")

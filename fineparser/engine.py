@@ -237,7 +237,11 @@ class Trainer:
         if not self.train_rows:
             raise DatasetError(f"{cfg.data_root}: no training pair can be formed "
                                f"({len(train_rows)} training clips, setting {self.mcfg.exemplar_setting})")
-        self.eval_plan, _ = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed)
+        self.eval_plan, fallback = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed)
+        if fallback:
+            log.warning("%d %s clip(s) have no exemplar candidate in the training split; they vote "
+                        "with the closest difficulties (first: %s)", len(fallback), cfg.eval_split,
+                        self.table.video_ids[fallback[0]])
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
                                  train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip)
 
