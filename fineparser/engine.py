@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 SKIPPED_FILE = "skipped.jsonl"
-LR_GROUPS = {"i3d": "lr_i3d", "temperature": "lr_tau", "sve": "lr_sve"}  # everything else: lr_heads
+LR_GROUPS = {"i3d": "lr_i3d", "temperature": "lr_tau", "sve": "lr_sve", "sap": "lr_sap"}  # else lr_heads
 
 
 class TrainingDiverged(HMError):
@@ -112,6 +112,7 @@ def build_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     groups = []
     for name, params in model.parameter_groups().items():
         lr = getattr(cfg, LR_GROUPS.get(name, "lr_heads"))
+        lr = cfg.lr_heads if lr is None else lr
         groups.append({"params": params, "lr": lr, "name": name})
     return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
 

@@ -73,6 +73,8 @@ class TrainConfig:
         lr_tau: Learning rate of the TAP temperature.
         lr_sve: Learning rate of the SVE ResNet.
         lr_heads: Learning rate of everything else (SAP, TAP, regressor).
+        lr_sap: Learning rate of the SAP attention's f_A (3 parameters); null: ``lr_heads``. A
+            larger rate lets L_A shape the attention within a short (demo) training.
         weight_decay: Adam weight decay (the paper uses none).
         schedule: ``constant``, ``cosine`` or ``step`` (module docstring).
         warmup_epochs: Linear warm-up epochs before the schedule.
@@ -124,6 +126,7 @@ class TrainConfig:
     lr_tau: float = 1e-4
     lr_sve: float = 1e-3
     lr_heads: float = 1e-3
+    lr_sap: float | None = None
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_epochs: int = 0
@@ -170,8 +173,8 @@ class TrainConfig:
         for name in ("warmup_epochs", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
             if getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
-        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads"):
-            if not getattr(self, name) > 0:
+        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 fail(name, "a learning rate > 0")
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:

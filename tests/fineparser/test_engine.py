@@ -121,6 +121,8 @@ def test_optimizer_groups_follow_the_paper():
     assert lrs == {"i3d": 1e-4, "temperature": 1e-4, "sve": 1e-3, "sap": 1e-3, "tap": 1e-3,
                    "regressor": 1e-3}
     assert opt.defaults["weight_decay"] == 0.0
+    faster_sap = build_optimizer(build_model(get_config("tiny")), cfg.replace(lr_sap=0.05))
+    assert {g["name"]: g["lr"] for g in faster_sap.param_groups}["sap"] == 0.05
 
 
 def test_aqa7_one_class_first_frames_no_transitions(tmp_path):
