@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from fineparser.model.build import build_i3d
 from fineparser.model.i3d import MaxPool3dSame, Unit3D, same_padding
 
-LAYOUT = Path("/work/shared/reference/checkpoint-layouts/i3d-kinetics-model_rgb.txt")
+LAYOUT = Path(__file__).resolve().parents[1] / "data" / "checkpoint-layouts" / "i3d-kinetics-model_rgb.txt"
 
 
 def _layout() -> list[tuple[str, tuple[int, ...]]]:

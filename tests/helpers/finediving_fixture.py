@@ -1,6 +1,6 @@
 """A FineDiving fixture built from the real FineDiving metadata (``finediving-meta``).
 
-``/work/shared/reference/data/finediving-meta/{train,val,test}.json`` (jhong93/spot's JSON
+``tests/data/finediving-meta/{train,val,test}.json`` (jhong93/spot's JSON
 conversion of the FineDiving labels; their train+val = the official train split) gives, for all
 3000 clips: competition, idx, frame count, size, action type, difficulty, score and the step
 transitions. From it we write the official annotation pickles (all three variants) and splits,
@@ -33,7 +33,7 @@ from hmtools.datasets.finediving import (SUB_ACTION_IDS, ClipAnnotation, annotat
 
 META_DIR = Path(os.environ.get(
     "FINEDIVING_META",
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "data" / "finediving-meta"))
+    Path(__file__).resolve().parents[1] / "data" / "finediving-meta"))
 META_SKIP_REASON = f"FineDiving metadata not found at {META_DIR} (set FINEDIVING_META)"
 
 

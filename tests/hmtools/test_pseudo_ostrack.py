@@ -18,7 +18,7 @@ from hmtools.pseudo.ostrack.tracker import (OSTrackTracker, box_to_crop, clip_bo
 from hmtools.pseudo.ostrack.vit import Attention, candidate_elimination
 from hmtools.pseudo.ostrack.weights import load_ostrack
 
-LAYOUTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "checkpoint-layouts"
+LAYOUTS = Path(__file__).resolve().parents[1] / "data" / "checkpoint-layouts"
 
 
 def read_layout(name: str) -> dict[str, tuple]:
