@@ -10,7 +10,7 @@
 set -euo pipefail
 OUT=${1:-demo_out}
 VIDEOS=${DEMO_VIDEOS:-96}
-CONFIG=${DEMO_CONFIG:-scripts/demo_train.json}
+CONFIG=${DEMO_CONFIG:-configs/demo.json}
 step() { printf '\n== %s\n' "$*"; }
 
 step "1/7 synthetic dataset ($VIDEOS clips) -> $OUT/data"
@@ -38,7 +38,7 @@ extra=()
 fineparser train --config "$CONFIG" --dataset synthetic --data-root "$OUT/data" \
   --store "$OUT/store" --masks gtm --run-dir "$OUT/runs/gtm" "${extra[@]}"
 
-step "7/7 evaluate on the test split (M-exemplar voting, EMA weights)"
-fineparser eval --checkpoint "$OUT/runs/gtm/best.pt" --split test
+step "7/7 evaluate the last epoch on the test split (M-exemplar voting, EMA weights)"
+fineparser eval --checkpoint "$OUT/runs/gtm/last.pt" --split test
 
 printf '\nPictures: %s/data/preview.png %s/stats.png %s/agreement.png\n' "$OUT" "$OUT" "$OUT"
