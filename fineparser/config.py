@@ -6,7 +6,7 @@ frozen dataclass that validates itself and round-trips through a JSON-able dict:
 
     cfg = ModelConfig(num_queries=9)            # Table 5, Lq = 9
     cfg2 = ModelConfig.from_dict(cfg.to_dict())  # what the trainer writes into a run folder
-    assert cfg2 == cfg
+    cfg2 == cfg                                  # True
 
 Named variants (``paper``, ``demo``, ``tiny``) live in :mod:`fineparser.model.build`.
 """
@@ -22,6 +22,16 @@ SOFT_LABEL_CENTRES = ("left", "middle", "right")
 EXEMPLAR_SETTINGS = ("AN", "DD")
 SAP_LOSSES = ("l1", "l2")
 SAP_STAGES = (1, 2, 3)
+
+
+def dataclass_from_dict(cls, data: Any):
+    """``cls(**data)`` for a dataclass, with one clear ValueError for a non-dict or unknown keys."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown key(s), no such field {unknown}")
+    return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -114,12 +124,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take defaults."""
-        if not isinstance(data, dict):
-            raise ValueError(f"ModelConfig: expected a dict, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"ModelConfig: unknown field(s) {unknown}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data)
 
     def _validate(self) -> None:
         def fail(field: str, expected: str) -> None:

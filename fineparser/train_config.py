@@ -205,12 +205,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        if not isinstance(data, dict):
-            raise ValueError(f"TrainConfig: expected a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown key(s) {unknown}")
-        return cls(**data)
+        from fineparser.config import dataclass_from_dict
+
+        return dataclass_from_dict(cls, data)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Copy with some fields changed (validated)."""

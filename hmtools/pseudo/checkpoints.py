@@ -66,30 +66,44 @@ class _Placeholder:
         self.state = state
 
 
-_SAFE_MODULE_PREFIXES = ("torch", "collections", "numpy", "_codecs")
 _SAFE_BUILTINS = {"set", "frozenset", "slice", "range", "complex", "bytearray", "dict", "list",
-                  "tuple", "int", "float", "bool", "str", "bytes", "object"}
+                  "tuple", "int", "float", "bool", "str", "bytes"}
+_SAFE_GLOBALS = {("collections", "OrderedDict"), ("torch", "Size"), ("torch", "device"),
+                 ("torch.nn.parameter", "Parameter"), ("numpy", "ndarray"), ("numpy", "dtype"),
+                 ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                 ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
 
 
-_SAFE_PRIVATE = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+def _is_safe_global(module: str, name: str, found) -> bool:
+    """Only data constructors: an explicit list, torch's tensor rebuilders, storages and dtypes.
+
+    Anything else (``numpy.memmap``, ``os.system``, a training class) could run code or touch files
+    when the pickle calls it, so it never loads.
+    """
+    import torch
+
+    if (module, name) in _SAFE_GLOBALS:
+        return True
+    if module.startswith("torch"):
+        return (name.startswith("_rebuild") or name.endswith("Storage")
+                or isinstance(found, torch.dtype))
+    return module.startswith(("numpy.dtypes", "numpy.dtype")) and isinstance(found, type)
 
 
 class _PlaceholderUnpickler(pickle.Unpickler):
-    """Classes from torch / collections / numpy and torch's tensor rebuild functions load; any other
-    global (a function to call, a training class) becomes a placeholder class."""
+    """Data constructors load (see :func:`_is_safe_global`); any other global (a function to
+    call, a training class) becomes an inert placeholder class."""
 
     def find_class(self, module: str, name: str):
-        if module == "builtins" and name in _SAFE_BUILTINS:
-            return super().find_class(module, name)
-        rebuild = module.startswith("torch") and name.startswith("_rebuild")
-        if rebuild or (module, name) in _SAFE_PRIVATE:
-            return super().find_class(module, name)
-        if module.split(".")[0] in _SAFE_MODULE_PREFIXES and not name.startswith("_"):
+        if module == "builtins":
+            if name in _SAFE_BUILTINS:
+                return super().find_class(module, name)
+        elif module.split(".")[0] in ("torch", "collections", "numpy"):
             try:
                 found = super().find_class(module, name)
             except (ImportError, AttributeError):
                 found = None
-            if isinstance(found, type):
+            if found is not None and _is_safe_global(module, name, found):
                 return found
         return type(name, (_Placeholder,), {"__module__": f"placeholder.{module}"})
 

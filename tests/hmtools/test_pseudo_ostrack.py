@@ -248,3 +248,25 @@ def test_tracker_batches_objects_consistently():
             x1, y1, x2, y2 = tb.box_xyxy
             assert 0 <= x1 <= x2 <= 80 and 0 <= y1 <= y2 <= 60
             assert 0.0 < tb.peak < 1.0
+
+
+def test_placeholder_unpickler_refuses_file_touching_classes(tmp_path):
+    """numpy.memmap is a class: called by a pickle it would create a file; it must stay inert."""
+    import pickle
+
+    import numpy as np
+
+    from hmtools.pseudo.checkpoints import _PlaceholderUnpickler
+
+    target = tmp_path / "written_by_pickle.bin"
+
+    class Evil:
+        def __reduce__(self):
+            return (np.memmap, (str(target), np.uint8, "w+", 0, (16,)))
+
+    blob = pickle.dumps({"net": {}, "evil": Evil()})
+    import io
+
+    out = _PlaceholderUnpickler(io.BytesIO(blob)).load()
+    assert not target.exists()
+    assert type(out["evil"]).__module__.startswith("placeholder.")
