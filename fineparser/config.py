@@ -54,6 +54,8 @@ class ModelConfig:
         sap_loss: Distance of Eq. 4: "l1" (|A - M_gt|) or "l2" (squared).
         sve: Static visual encoding on/off (Table 6).
         sve_backbone: torchvision ResNet of the SVE (Table 8).
+        sve_width: Channel multiplier of the SVE ResNet; 1.0 is the torchvision layout, smaller
+            values are only for tests and the CPU demo (like ``i3d_width``).
         tap: Temporal action parsing on/off (Table 6). Off: the decoder's queries are the N
             snippet features, so there are N score differences and no soft-label supervision.
         num_queries: Lq, learnable step queries (Table 5).
@@ -82,6 +84,7 @@ class ModelConfig:
     sap_loss: str = "l1"
     sve: bool = True
     sve_backbone: str = "resnet34"
+    sve_width: float = 1.0
     tap: bool = True
     num_queries: int = 6
     query_dim: int = 256
@@ -151,8 +154,9 @@ class ModelConfig:
             v = getattr(self, field)
             if len(v) != 3 or not all(is_num(x) for x in v) or (field == "pixel_std" and min(v) <= 0):
                 fail(field, "three numbers (RGB" + (", all > 0)" if field == "pixel_std" else ")"))
-        if not is_num(self.i3d_width) or not 0 < self.i3d_width <= 1:
-            fail("i3d_width", "a number in (0, 1]")
+        for field in ("i3d_width", "sve_width"):
+            if not is_num(getattr(self, field)) or not 0 < getattr(self, field) <= 1:
+                fail(field, "a number in (0, 1]")
         for field in ("sap", "sap_residual", "sve", "tap"):
             if not isinstance(getattr(self, field), bool):
                 fail(field, "true or false")

@@ -82,7 +82,36 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = tuple(kernel), tuple(stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+        native = _native_pool_padding(x.shape[2:], self.kernel, self.stride)
+        if native is None:
+            return F.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+        padding, ceil_mode = native
+        return F.max_pool3d(x, self.kernel, self.stride, padding, ceil_mode=ceil_mode)
+
+
+def _native_pool_padding(sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int]
+                         ) -> tuple[tuple[int, ...], bool] | None:
+    """``(padding, ceil_mode)`` with which ``F.max_pool3d`` gives TF SAME pooling without a copy.
+
+    PyTorch ignores window cells outside the input, which equals zero padding for the
+    non-negative (post-ReLU) inputs every pool of the I3D sees: a symmetric SAME padding becomes
+    ``padding``, one extra cell after the input becomes ``ceil_mode``. None when the output
+    size would differ from TF's (then the input is padded explicitly).
+    """
+    before = []
+    for n, k, s in zip(sizes, kernel, stride):
+        b, a = same_padding(n, k, s)
+        if b > k // 2 or a - b not in (0, 1):
+            return None
+        before.append(b)
+    ceil_mode = any(sum(same_padding(n, k, s)) % 2 for n, k, s in zip(sizes, kernel, stride))
+    for n, k, s, p in zip(sizes, kernel, stride, before):
+        out = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (out - 1) * s >= n + p:
+            out -= 1  # PyTorch drops a last window that would start in the right padding
+        if out != math.ceil(n / s):
+            return None
+    return tuple(before), ceil_mode
 
 
 class Mixed(nn.Module):

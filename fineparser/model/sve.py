@@ -19,15 +19,50 @@ from torch import nn
 RESNET_FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 
 
-def build_resnet(name: str) -> nn.Module:
-    """A randomly initialised torchvision ResNet (``resnet18|34|50``) with ``fc`` removed."""
+def build_resnet(name: str, width: float = 1.0) -> nn.Module:
+    """A randomly initialised torchvision ResNet (``resnet18|34|50``) with ``fc`` removed.
+
+    ``width < 1`` scales every stage's channels (64, 128, 256, 512 -> rounded, at least 4) with
+    the same module layout, for the CPU demo; only ``width = 1.0`` loads torchvision weights.
+    """
     from torchvision.models import resnet
 
     if name not in RESNET_FEATURE_DIMS:
         raise ValueError(f"sve_backbone: expected one of {sorted(RESNET_FEATURE_DIMS)}, got {name!r}")
     model = getattr(resnet, name)(weights=None)
+    if width != 1.0:
+        _narrow(model, width)
     model.fc = nn.Identity()
     return model
+
+
+def resnet_feature_dim(name: str, width: float = 1.0) -> int:
+    """Pooled feature size of :func:`build_resnet` (512 / 2048 at width 1)."""
+    expansion = RESNET_FEATURE_DIMS[name] // 512
+    return _scaled(512, width) * expansion
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(4, round(channels * width))
+
+
+def _narrow(model: nn.Module, width: float) -> None:
+    """Rebuild a torchvision ResNet's stem and stages with scaled widths (same key layout)."""
+    block = type(model.layer1[0])
+    depths = [len(getattr(model, f"layer{i}")) for i in range(1, 5)]
+    stem = _scaled(64, width)
+    model.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = nn.BatchNorm2d(stem)
+    model.inplanes = stem
+    for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths), start=1):
+        layer = model._make_layer(block, _scaled(planes, width), depth, stride=1 if i == 1 else 2)
+        setattr(model, f"layer{i}", layer)
+    for m in model.modules():  # torchvision's own initialisation
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
 
 
 class StaticVisualEncoder(nn.Module):
@@ -36,16 +71,17 @@ class StaticVisualEncoder(nn.Module):
     Args:
         backbone: torchvision ResNet name.
         out_dim: C4, the I3D feature size the result is added to.
+        width: channel multiplier of the ResNet (1.0: the torchvision layout).
 
     Example:
         >>> sve = StaticVisualEncoder("resnet34", 1024)
         >>> sve(torch.rand(40, 3, 8, 224, 224)).shape       # (40, 1024)
     """
 
-    def __init__(self, backbone: str = "resnet34", out_dim: int = 1024):
+    def __init__(self, backbone: str = "resnet34", out_dim: int = 1024, width: float = 1.0):
         super().__init__()
-        self.backbone = build_resnet(backbone)
-        concat_dim = 2 * RESNET_FEATURE_DIMS[backbone]
+        self.backbone = build_resnet(backbone, width)
+        concat_dim = 2 * resnet_feature_dim(backbone, width)
         self.proj = nn.Identity() if concat_dim == out_dim else nn.Linear(concat_dim, out_dim)
 
     def forward(self, snippets: torch.Tensor) -> torch.Tensor:

@@ -77,3 +77,17 @@ def test_reduced_width_runs_and_pools_to_c4():
     feats = i3d(torch.randn(2, 3, 8, 32, 32))
     assert feats.shape == (2, i3d.out_channels) and i3d.out_channels == 128
     assert torch.isfinite(feats).all() and feats.min() >= 0  # mean of post-ReLU maps
+
+
+@pytest.mark.parametrize("kernel,stride", [((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (1, 1, 1)),
+                                           ((3, 3, 3), (2, 2, 2)), ((2, 2, 2), (2, 2, 2))])
+def test_pool_without_a_padded_copy_equals_padding_with_zeros(kernel, stride):
+    from fineparser.model.i3d import _native_pool_padding, _pad_same
+
+    torch.manual_seed(0)
+    pool = MaxPool3dSame(kernel, stride)
+    for size in [(1, 1, 1), (2, 7, 8), (3, 13, 14), (4, 28, 56), (5, 9, 7), (8, 12, 20)]:
+        x = torch.relu(torch.randn(1, 2, *size))  # the I3D pools post-ReLU features
+        expected = F.max_pool3d(_pad_same(x, kernel, stride), kernel, stride)
+        assert torch.equal(pool(x), expected), size
+    assert _native_pool_padding((4, 56, 56), kernel, stride) is not None  # the common case is native
