@@ -232,6 +232,35 @@ def build_clip_table(samples: Sequence, num_frames: int, sampling: str, masks: s
     return table
 
 
+def hold_out_validation(table: ClipTable, share: float, seed: int = 0) -> list[int]:
+    """Relabel a ``share`` of each action type's training clips as split ``"val"`` (in place).
+
+    The held-out clips are neither trained on nor used as exemplars; the trainer evaluates them
+    every ``eval_every`` epochs and picks ``best.pt`` on them, so the test split is never used
+    to choose anything. Deterministic in ``seed``; an action type keeps at least two training
+    clips (one query, one exemplar).
+
+    Returns:
+        The relabelled rows, sorted.
+
+    Example:
+        >>> hold_out_validation(table, 0.2)      # doctest: +SKIP
+        [3, 9, 14, ...]
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"val_share: expected a number in [0, 1), got {share!r}")
+    rng = np.random.default_rng([seed, 7919])
+    held: list[int] = []
+    train = table.indices("train")
+    for action in sorted({table.action_types[r] for r in train}):
+        rows = [r for r in train if table.action_types[r] == action]
+        k = min(int(round(share * len(rows))), max(len(rows) - 2, 0))
+        held += [int(r) for r in rng.permutation(rows)[:k]]
+    for r in held:
+        table.splits[r] = "val"
+    return sorted(held)
+
+
 def _gather_masks(samples, rows: Sequence[int], frame_idx: np.ndarray, layer: str,
                   store) -> tuple[np.ndarray, MaskPack]:
     """Read each video's document once; keep only the window frames' counts of ``layer``."""
@@ -301,16 +330,28 @@ class CropParams:
 
     def apply(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
         """Transform an (H, W, 3) frame or an (H, W) mask (``nearest=True``)."""
+        return self.crop(self.resize(image, nearest))
+
+    def resize(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
+        """The deterministic first half of :meth:`apply`: resize to ``resize_hw``."""
         import cv2
 
         rh, rw = self.resize_hw
         interp = cv2.INTER_NEAREST if nearest else (
             cv2.INTER_AREA if image.shape[0] > rh and image.shape[1] > rw else cv2.INTER_LINEAR)
-        out = cv2.resize(image, (rw, rh), interpolation=interp)
+        return cv2.resize(image, (rw, rh), interpolation=interp)
+
+    def crop(self, resized: np.ndarray, stacked: bool = False) -> np.ndarray:
+        """The random second half of :meth:`apply`: crop (and flip) one resized image
+        ``(rh, rw[, 3])``, or with ``stacked`` a stack ``(F, rh, rw[, 3])``."""
         y, x = self.crop_yx
-        out = out[y:y + self.out_hw[0], x:x + self.out_hw[1]]
+        axis = 1 if stacked else 0
+        index = [slice(None)] * resized.ndim
+        index[axis] = slice(y, y + self.out_hw[0])
+        index[axis + 1] = slice(x, x + self.out_hw[1])
+        out = resized[tuple(index)]
         if self.flip:
-            out = out[:, ::-1]
+            out = np.flip(out, axis=axis + 1)
         return np.ascontiguousarray(out)
 
 
@@ -357,19 +398,54 @@ class PairItem(NamedTuple):
     exemplar: ClipItem
 
 
-def load_clip(table: ClipTable, row: int, params: CropParams) -> ClipItem:
+class ClipCache:
+    """Decoded, resized clip windows kept in memory (``TrainConfig.cache_clips``).
+
+    Resizing is the deterministic half of every clip's transform (:class:`CropParams`), so a
+    cached clip gives exactly the items an uncached one gives; only the crop and the flip are
+    drawn per item. A clip costs about ``F * rh * rw * 4`` bytes (frames and masks). Under a
+    DataLoader each worker process fills its own copy.
+    """
+
+    def __init__(self) -> None:
+        self._clips: dict[tuple[int, tuple[int, int]], tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    def get(self, table: ClipTable, row: int, params: CropParams):
+        key = (row, params.resize_hw)
+        if key not in self._clips:
+            self._clips[key] = _resized_clip(table, row, params)
+        return self._clips[key]
+
+
+def _resized_clip(table: ClipTable, row: int, params: CropParams
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(F, rh, rw, 3) frames and (F, rh, rw) masks (None without masks) of one window."""
+    frames = np.stack([params.resize(read_frame_rgb(p)) for p in table.frame_paths[row]])
+    if table.mask_ref is None:
+        return frames, None
+    refs = table.mask_ref[row]
+    masks = np.zeros((table.num_frames, *params.resize_hw), np.uint8)
+    for j in np.flatnonzero(refs >= 0):
+        masks[j] = params.resize(table.masks.decode(int(refs[j])), nearest=True)
+    return frames, masks
+
+
+def load_clip(table: ClipTable, row: int, params: CropParams,
+              cache: ClipCache | None = None) -> ClipItem:
     """Read, decode and transform one clip window (masks decoded only for its frames)."""
-    frames = np.stack([params.apply(read_frame_rgb(p)) for p in table.frame_paths[row]])
+    resized, resized_masks = (cache.get(table, row, params) if cache is not None
+                              else _resized_clip(table, row, params))
+    frames = params.crop(resized, stacked=True)
     f = table.num_frames
     if table.mask_ref is None:
         masks = np.zeros((f, 1, 1), np.uint8)
         valid = np.zeros(f, bool)
     else:
-        refs = table.mask_ref[row]
-        valid = refs >= 0
-        masks = np.zeros((f, *params.out_hw), np.uint8)
-        for j in np.flatnonzero(valid):
-            masks[j] = params.apply(table.masks.decode(int(refs[j])), nearest=True)
+        valid = table.mask_ref[row] >= 0
+        masks = params.crop(resized_masks, stacked=True)
     d = table.difficulties[row]
     return ClipItem(
         frames=torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),
@@ -390,8 +466,8 @@ class ClipDataset(torch.utils.data.Dataset):
     """Clips of a table without augmentation (evaluation, exemplar encoding)."""
 
     def __init__(self, table: ClipTable, rows: Sequence[int], frame_size_hw: tuple[int, int],
-                 resize_scale: float = 8 / 7):
-        self.table, self.rows = table, list(rows)
+                 resize_scale: float = 8 / 7, cache: ClipCache | None = None):
+        self.table, self.rows, self.cache = table, list(rows), cache
         self.params = CropParams.draw(tuple(frame_size_hw), resize_scale, False, False,
                                       np.random.default_rng(0))
 
@@ -399,7 +475,7 @@ class ClipDataset(torch.utils.data.Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int) -> ClipItem:
-        return load_clip(self.table, self.rows[i], self.params)
+        return load_clip(self.table, self.rows[i], self.params, self.cache)
 
 
 class PairDataset(torch.utils.data.Dataset):
@@ -413,12 +489,13 @@ class PairDataset(torch.utils.data.Dataset):
         frame_size_hw: the model's input size.
         train: random crops and flips.
         seed: base seed; call :meth:`set_epoch` every epoch.
+        cache: keep decoded clips in memory (:class:`ClipCache`).
     """
 
     def __init__(self, table: ClipTable, rows: Sequence[int], choose_exemplar,
                  frame_size_hw: tuple[int, int], train: bool = True, seed: int = 0,
-                 resize_scale: float = 8 / 7, flip: bool = True):
-        self.table, self.rows = table, list(rows)
+                 resize_scale: float = 8 / 7, flip: bool = True, cache: ClipCache | None = None):
+        self.table, self.rows, self.cache = table, list(rows), cache
         self.choose_exemplar = choose_exemplar
         self.frame_size_hw = tuple(frame_size_hw)
         self.train, self.seed, self.epoch = train, seed, 0
@@ -437,7 +514,7 @@ class PairDataset(torch.utils.data.Dataset):
         clips = []
         for row in (q, z):
             params = CropParams.draw(self.frame_size_hw, self.resize_scale, self.train, self.flip, rng)
-            clips.append(load_clip(self.table, row, params))
+            clips.append(load_clip(self.table, row, params, self.cache))
         return PairItem(*clips)
 
 

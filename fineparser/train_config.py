@@ -89,6 +89,9 @@ class TrainConfig:
             (each one is skipped and logged).
         seed: Seed of Python, NumPy and torch, and of the exemplar draws.
         workers: DataLoader worker processes.
+        cache_clips: Keep every decoded, resized clip window in memory after its first use
+            (about ``F * H * W * 4`` bytes a clip at the resized size); epochs after the first
+            decode nothing. Best with ``workers=0``: each worker process keeps its own cache.
         both_orders: Also regress the exemplar given the query in each training pair (paper-notes
             row 16; the FineParser code does both).
         score_scale: Scores are divided by this before the network sees them (exemplar scores
@@ -98,7 +101,11 @@ class TrainConfig:
         flip: Random horizontal flips while training.
         resize_scale: Frames are resized to ``resize_scale * frame_size`` before the (random
             while training, central while evaluating) crop to the model's frame size.
-        eval_split: Split evaluated every ``eval_every`` epochs and by ``fineparser eval``.
+        val_share: Share of each action type's training clips held out as split ``val``
+            (not trained on, never an exemplar), for choosing epochs and settings without
+            looking at the test split (0: none).
+        eval_split: Split evaluated every ``eval_every`` epochs (``best.pt`` is chosen on it)
+            and by default by ``fineparser eval``: ``train``, ``val`` or ``test``.
         eval_every: Epochs between evaluations (the best checkpoint is chosen on these).
         max_steps_per_epoch: Stop an epoch after this many steps (0 = the whole training split);
             for quick trials and benchmarks.
@@ -139,10 +146,12 @@ class TrainConfig:
     nan_patience: int = 5
     seed: int = 0
     workers: int = 2
+    cache_clips: bool = False
     both_orders: bool = False
     score_scale: float = 1.0
     flip: bool = True
     resize_scale: float = 8 / 7
+    val_share: float = 0.0
     eval_split: str = "test"
     eval_every: int = 1
     max_steps_per_epoch: int = 0
@@ -163,7 +172,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.{name}: expected {expected}, got {getattr(self, name)!r}")
 
         choices = {"dataset": DATASETS, "masks": MASK_MODES, "schedule": SCHEDULES,
-                   "device": DEVICES, "eval_split": ("train", "test")}
+                   "device": DEVICES, "eval_split": ("train", "val", "test")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")
@@ -188,6 +197,10 @@ class TrainConfig:
                  "step_epochs >= 1 and 0 < step_gamma <= 1")
         if not self.score_scale > 0:
             fail("score_scale", "a number > 0")
+        if not 0 <= self.val_share < 1:
+            fail("val_share", "a number in [0, 1)")
+        if self.eval_split == "val" and self.val_share == 0:
+            fail("eval_split", "train or test when val_share is 0 (no validation split)")
         if self.resize_scale < 1:
             fail("resize_scale", "a number >= 1 (frames are cropped, never padded)")
         if not self.data_root:

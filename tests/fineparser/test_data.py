@@ -157,3 +157,42 @@ def test_exemplar_plan_excludes_the_query_and_is_deterministic(tiny_aqa):
     assert chooser.plan(test, 10, seed=0)[0] == {r: plan[r] for r in test}
     dd = ExemplarChooser(table, train, "DD").plan(test, 2, seed=0)[0]
     assert all(table.difficulties[z] == table.difficulties[r] for r, ex in dd.items() for z in ex)
+
+
+def test_cached_clips_are_the_uncached_items(tiny_aqa):
+    from fineparser.data import ClipCache
+
+    _, table = _table(tiny_aqa)
+    train = table.indices("train")
+    chooser = ExemplarChooser(table, train, "AN")
+    cache = ClipCache()
+    plain = PairDataset(table, train, chooser, (32, 32), train=True, seed=3)
+    cached = PairDataset(table, train, chooser, (32, 32), train=True, seed=3, cache=cache)
+    for epoch in (0, 1):  # new crops and flips each epoch, from the same cached clips
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(train)):
+            a, b = plain[i], cached[i]
+            assert all(torch.equal(x, y) for x, y in zip(a.query + a.exemplar, b.query + b.exemplar))
+    assert 0 < len(cache) <= len(train)
+    evaluated = ClipDataset(table, train, (32, 32), cache=cache)[0]
+    assert torch.equal(evaluated.frames, ClipDataset(table, train, (32, 32))[0].frames)
+
+
+def test_validation_hold_out_is_per_action_type_and_deterministic(tiny_aqa):
+    from fineparser.data import hold_out_validation
+
+    _, table = _table(tiny_aqa, masks="none")
+    before = list(table.splits)
+    held = hold_out_validation(table, 0.5, seed=0)
+    assert held == table.indices("val") and len(held) == 2  # 3 training clips per type: 1 each
+    assert {table.action_types[r] for r in held} == {"107B", "407C"}
+    assert all(before[r] == "train" for r in held) and table.indices("test") == [
+        i for i, s in enumerate(before) if s == "test"]
+    _, again = _table(tiny_aqa, masks="none")
+    assert hold_out_validation(again, 0.5, seed=0) == held
+    _, keep = _table(tiny_aqa, masks="none")
+    assert len(hold_out_validation(keep, 0.9, seed=0)) == 2  # each type keeps a query and an exemplar
+    assert sorted(keep.action_types[r] for r in keep.indices("train")) == ["107B"] * 2 + ["407C"] * 2
+    with pytest.raises(ValueError, match="val_share"):
+        hold_out_validation(keep, 1.0)
