@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 SKIPPED_FILE = "skipped.jsonl"
+CURVES_FILE = "curves.png"
 LR_GROUPS = {"i3d": "lr_i3d", "temperature": "lr_tau", "sve": "lr_sve", "sap": "lr_sap"}  # else lr_heads
 
 
@@ -91,9 +92,11 @@ def open_samples(cfg: TrainConfig) -> list:
     return samples
 
 
-def build_table(cfg: TrainConfig, mcfg, samples: list, masks: str | None = None):
-    """The :class:`~fineparser.data.ClipTable` of all samples, masks of the training split."""
-    from fineparser.data import DATASET_SAMPLING, build_clip_table
+def build_table(cfg: TrainConfig, mcfg, samples: list, masks: str | None = None,
+                mask_splits: tuple[str, ...] | None = ("train",)):
+    """The :class:`~fineparser.data.ClipTable` of all samples, masks of the training split
+    (which includes the clips that ``val_share`` then holds out as split ``"val"``)."""
+    from fineparser.data import DATASET_SAMPLING, build_clip_table, hold_out_validation
 
     masks = cfg.masks if masks is None else masks
     if masks != "none" and not mcfg.sap:
@@ -104,7 +107,11 @@ def build_table(cfg: TrainConfig, mcfg, samples: list, masks: str | None = None)
         from hmtools.store import MaskStore
 
         store = MaskStore.open(cfg.store)
-    return build_clip_table(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], masks, store)
+    table = build_clip_table(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], masks, store,
+                             mask_splits)
+    if cfg.val_share > 0:
+        hold_out_validation(table, cfg.val_share, cfg.seed)
+    return table
 
 
 def build_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -213,7 +220,7 @@ class Trainer:
                  resume_state: dict | None = None):
         from torch_ema import ExponentialMovingAverage
 
-        from fineparser.data import ExemplarChooser, PairDataset
+        from fineparser.data import ClipCache, ExemplarChooser, PairDataset
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
 
@@ -243,8 +250,10 @@ class Trainer:
             log.warning("%d %s clip(s) have no exemplar candidate in the training split; they vote "
                         "with the closest difficulties (first: %s)", len(fallback), cfg.eval_split,
                         self.table.video_ids[fallback[0]])
+        self.cache = ClipCache() if cfg.cache_clips else None
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
-                                 train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip)
+                                 train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip,
+                                 cache=self.cache)
 
         self.model = build_model(self.mcfg)
         if resume is None:
@@ -320,6 +329,11 @@ class Trainer:
                 metrics = self.run_epoch()
         finally:
             shutdown_distributed()
+        if self.info.is_main and (self.run_dir / METRICS_FILE).is_file():
+            from fineparser.viz import training_curve_png
+
+            lines = [json.loads(x) for x in (self.run_dir / METRICS_FILE).read_text().splitlines() if x]
+            training_curve_png(lines, self.run_dir / CURVES_FILE)
         return TrainResult(self.run_dir, self.epoch, self.best_rho, self.best_epoch, metrics)
 
     def run_epoch(self) -> dict:
@@ -344,6 +358,7 @@ class Trainer:
         if self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs:
             result = self.evaluate()
             line["eval"] = {k: v for k, v in result.metrics.to_json().items() if k != "per_action"}
+            line["eval_split"] = self.cfg.eval_split
             rho = result.metrics.rho
             if math.isfinite(rho) and rho > self.best_rho:
                 self.best_rho, self.best_epoch, improved = rho, self.epoch, True
@@ -372,7 +387,7 @@ class Trainer:
         return DataLoader(self.pairs, batch_size=self.cfg.batch_size, sampler=sampler,
                           num_workers=self.cfg.workers, worker_init_fn=worker_init,
                           pin_memory=self.info.device.type == "cuda",
-                          persistent_workers=False)
+                          persistent_workers=False)  # a cache in workers lives for one epoch
 
     def _train_epoch(self, epoch: int) -> dict:
         from tqdm import tqdm
@@ -448,7 +463,7 @@ class Trainer:
             return evaluate_rows(self.model, self.table, self.eval_rows, self.eval_plan, self.mcfg, self.info,
                                  batch_size=self.cfg.eval_batch_size, workers=self.cfg.workers,
                                  amp=self.cfg.amp, resize_scale=self.cfg.resize_scale,
-                                 score_scale=self.cfg.score_scale)
+                                 score_scale=self.cfg.score_scale, cache=self.cache)
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> TrainResult:

@@ -51,7 +51,8 @@ class EvalResult:
 
 @torch.no_grad()
 def encode_rows(model, table, rows: Sequence[int], mcfg, info, batch_size: int = 1, workers: int = 0,
-                amp: bool = False, resize_scale: float = 8 / 7, desc: str = "encode") -> dict[int, torch.Tensor]:
+                amp: bool = False, resize_scale: float = 8 / 7, desc: str = "encode",
+                cache=None) -> dict[int, torch.Tensor]:
     """Step features X^T (L, Cq), float32 on the CPU, of every row (split across processes)."""
     from torch.utils.data import DataLoader
     from tqdm import tqdm
@@ -61,7 +62,7 @@ def encode_rows(model, table, rows: Sequence[int], mcfg, info, batch_size: int =
     from fineparser.engine import autocast, to_snippets
 
     mine = list(rows)[info.rank::info.world_size]
-    loader = DataLoader(ClipDataset(table, mine, mcfg.frame_size_hw, resize_scale),
+    loader = DataLoader(ClipDataset(table, mine, mcfg.frame_size_hw, resize_scale, cache),
                         batch_size=batch_size, num_workers=workers, worker_init_fn=worker_init,
                         pin_memory=info.device.type == "cuda")
     was_training = model.training
@@ -113,13 +114,45 @@ def vote(model, table, plan: dict[int, list[int]], feats: dict[int, torch.Tensor
     return preds
 
 
+@torch.no_grad()
+def attention_iou_rows(model, table, rows: Sequence[int], mcfg, device: torch.device,
+                       resize_scale: float = 8 / 7, threshold: float | None = None) -> float:
+    """Mean :func:`~fineparser.metrics.attention_iou` of the SAP attention on ``rows`` against
+    the table's masks (pooled to the attention's size like ``M_gt``); ``nan`` without SAP or
+    masks. The model runs in ``eval()`` mode; masks never enter it."""
+    from fineparser.data import ClipDataset, masks_to_snippets
+    from fineparser.engine import to_snippets
+    from fineparser.losses import mask_targets
+    from fineparser.metrics import attention_iou
+
+    if table.mask_ref is None or not mcfg.sap:
+        return math.nan
+    was_training = model.training
+    model.eval()
+    ds = ClipDataset(table, list(rows), mcfg.frame_size_hw, resize_scale)
+    ious, weights = [], []
+    for i in range(len(ds)):
+        item = ds[i]
+        if not bool(item.mask_valid.any()):
+            continue
+        attn = model.encode(to_snippets(item.frames[None], mcfg, device)).attention
+        m, v = masks_to_snippets(item.masks[None].to(device), item.mask_valid[None].to(device), mcfg)
+        m_gt, cell_valid = mask_targets(m, v, attn.shape[-3:])
+        iou = attention_iou(attn, m_gt, cell_valid, threshold)
+        if not math.isnan(iou):
+            ious.append(iou)
+    model.train(was_training)
+    return float(np.mean(ious)) if ious else math.nan
+
+
 def evaluate_rows(model, table, rows: Sequence[int], plan: dict[int, list[int]], mcfg, info,
                   batch_size: int = 1, workers: int = 0, amp: bool = False,
-                  resize_scale: float = 8 / 7, score_scale: float = 1.0) -> EvalResult:
+                  resize_scale: float = 8 / 7, score_scale: float = 1.0, cache=None) -> EvalResult:
     """Encode the queries and their exemplars once, vote, and score against the ground truth."""
     rows = list(rows)
     needed = sorted(set(rows) | {z for q in rows for z in plan[q]})
-    feats = encode_rows(model, table, needed, mcfg, info, batch_size, workers, amp, resize_scale)
+    feats = encode_rows(model, table, needed, mcfg, info, batch_size, workers, amp, resize_scale,
+                        cache=cache)
     was_training = model.training
     model.eval()
     preds = vote(model, table, plan, feats, mcfg, info.device, rows, score_scale)
@@ -158,6 +191,9 @@ class EvalReport:
     predictions_csv: Path
     metrics_json: Path
     fallback_queries: int
+    baseline_rho: float = math.nan
+    attention_iou: float = math.nan
+    predictions_png: Path | None = None
 
 
 def load_trained_model(checkpoint: str | Path | dict, use_ema: bool = True,
@@ -253,14 +289,47 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
                     table.video_ids[fallback[0]])
     result = evaluate_rows(model, table, rows, plan, mcfg, info, cfg.eval_batch_size, cfg.workers,
                            cfg.amp, cfg.resize_scale, cfg.score_scale)
+    from fineparser.metrics import spearman_rho
+    from fineparser.probes import exemplar_baseline
+    from fineparser.viz import predictions_png
+
+    baseline = exemplar_baseline(table.scores, plan, rows)
+    baseline_rho = spearman_rho(baseline, table.scores[rows])
+    iou = _split_attention_iou(model, cfg, mcfg, samples, split, info.device)
     out = Path(out_dir) if out_dir is not None else (checkpoint if checkpoint.is_dir() else checkpoint.parent)
     csv_path = write_predictions_csv(out / f"predictions_{split}.csv", table, result)
+    png = predictions_png(table.scores[rows], result.predictions, out / f"predictions_{split}.png",
+                          f"{split} split, n={result.metrics.n}: rho {result.metrics.rho:.3f} "
+                          f"(Delta = 0 vote: {baseline_rho:.3f})", baseline)
     json_path = out / f"eval_{split}.json"
     json_path.write_text(json.dumps({"checkpoint": str(checkpoint), "epoch": int(ckpt["epoch"]),
                                      "split": split, "weights": weights,
                                      "num_exemplars": mcfg.num_exemplars,
                                      "exemplar_setting": mcfg.exemplar_setting,
                                      "rl2_definition": "100 * mean(((pred - true) / (max(true) - min(true)))^2)",
+                                     "baseline_rho": _finite(baseline_rho),
+                                     "attention_iou": _finite(iou),
                                      **result.metrics.to_json()}, indent=2) + "\n")
-    return EvalReport(checkpoint, split, weights, result.metrics, csv_path, json_path, len(fallback))
+    return EvalReport(checkpoint, split, weights, result.metrics, csv_path, json_path, len(fallback),
+                      baseline_rho, iou, png)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _split_attention_iou(model, cfg, mcfg, samples, split: str, device) -> float:
+    """Attention IoU on ``split`` against the store's corrected masks, when it has them."""
+    from fineparser.engine import build_table
+    from hmtools.errors import HMError
+
+    if not (mcfg.sap and cfg.store):
+        return math.nan
+    try:
+        table = build_table(cfg.replace(masks="gtm"), mcfg, samples, masks="gtm",
+                            mask_splits=(split, "train") if split == "val" else (split,))
+    except HMError as err:
+        log.info("attention IoU skipped: %s", err)
+        return math.nan
+    return attention_iou_rows(model, table, table.indices(split), mcfg, device, cfg.resize_scale)
 

@@ -105,3 +105,53 @@ def _pair(pred: Sequence[float], true: Sequence[float]) -> tuple[np.ndarray, np.
 def _finite(x: float) -> float | None:
     """JSON has no NaN: undefined metrics are written as null."""
     return None if x is None or not math.isfinite(x) else float(x)
+
+
+def attention_iou(attention, target, valid=None, threshold: float | None = None) -> float:
+    """How well a SAP attention map finds the athlete: IoU of its thresholded cells with the mask.
+
+    Args:
+        attention: (..., H, W) attention A in [0, 1] (e.g. (B, N, T_s, H_s, W_s)).
+        target: same shape, the mask at the attention's resolution (``M_gt``, the foreground
+            fraction of each cell); a cell is foreground when ``target >= 0.5``.
+        valid: (...) bool over the leading axes, maps to score (default: all).
+        threshold: a cell is attended when ``A >= threshold``. ``None`` (default): per map, the
+            ``k`` most attended cells, ``k`` the number of foreground cells (area-matched, so a
+            model whose A was never calibrated by L_A is compared on where it looks, not on its
+            scale).
+
+    Returns:
+        Mean IoU over the valid maps that have foreground (``nan`` when there are none). Arrays
+        may be NumPy or torch.
+
+    Example:
+        >>> a = np.array([[[0.9, 0.1], [0.8, 0.2]]]); m = np.array([[[1.0, 0.0], [1.0, 0.0]]])
+        >>> attention_iou(a, m)
+        1.0
+    """
+    a = np.asarray(attention.detach().cpu() if hasattr(attention, "detach") else attention, np.float64)
+    m = np.asarray(target.detach().cpu() if hasattr(target, "detach") else target, np.float64)
+    if a.shape != m.shape or a.ndim < 2:
+        raise ValueError(f"attention_iou: attention {a.shape} and target {m.shape} must be equal "
+                         "shapes (..., H, W)")
+    a, m = a.reshape(-1, a.shape[-2] * a.shape[-1]), m.reshape(-1, m.shape[-2] * m.shape[-1]) >= 0.5
+    keep = m.any(axis=1)
+    if valid is not None:
+        v = np.asarray(valid.detach().cpu() if hasattr(valid, "detach") else valid, bool).reshape(-1)
+        if v.shape[0] != a.shape[0]:
+            raise ValueError(f"attention_iou: valid has {v.shape[0]} maps, attention {a.shape[0]}")
+        keep &= v
+    if not keep.any():
+        return math.nan
+    a, m = a[keep], m[keep]
+    if threshold is None:
+        k = m.sum(axis=1)
+        order = np.argsort(-a, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(a.shape[1])[None].repeat(len(a), 0), axis=1)
+        hit = ranks < k[:, None]
+    else:
+        hit = a >= threshold
+    inter = (hit & m).sum(axis=1)
+    union = (hit | m).sum(axis=1)
+    return float(np.mean(inter / union))

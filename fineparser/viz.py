@@ -104,3 +104,72 @@ def temporal_attention_png(a1, a2, targets, path: str | Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def training_curve_png(metrics: list[dict], path: str | Path) -> Path:
+    """Loss terms per epoch (left) and the evaluated rho per epoch (right), from the
+    ``metrics.jsonl`` lines of a run.
+
+    Args:
+        metrics: one dict per epoch with ``epoch``, ``loss_e``, ``loss_a``, ``loss_t`` and, on
+            evaluated epochs, ``eval.rho`` (and ``eval_split``, for the label).
+        path: Output PNG.
+    """
+    plt = _pyplot()
+    if not metrics:
+        raise ValueError("training_curve_png: no epochs to plot")
+    epochs = [m["epoch"] for m in metrics]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100, layout="constrained")
+    for key, label in (("loss_e", "L_E (score)"), ("loss_a", "L_A (attention)"),
+                       ("loss_t", "L_T (steps)")):
+        values = [m.get(key) for m in metrics]
+        if any(v for v in values):
+            left.plot(epochs, values, marker="o", label=label)
+    left.set_xlabel("epoch")
+    left.set_ylabel("training loss")
+    left.set_yscale("log")
+    left.legend()
+    evaluated = [(m["epoch"], m["eval"]["rho"]) for m in metrics
+                 if isinstance(m.get("eval"), dict) and m["eval"].get("rho") is not None]
+    split = next((m.get("eval_split") for m in metrics if m.get("eval_split")), "evaluation")
+    if evaluated:
+        right.plot(*zip(*evaluated), marker="o", color="tab:green")
+    right.set_xlabel("epoch")
+    right.set_ylabel(f"Spearman rho ({split} split)")
+    right.set_ylim(-0.2, 1.0)
+    right.axhline(0.0, color="grey", lw=0.5)
+    right.grid(alpha=0.3)
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def predictions_png(true, pred, path: str | Path, title: str = "", baseline=None) -> Path:
+    """Predicted against true scores, one dot per clip, with the identity line.
+
+    Args:
+        true, pred: (Q,) scores.
+        path: Output PNG.
+        title: Written above the plot (e.g. the split and rho).
+        baseline: optional (Q,) predictions of a baseline (the Delta = 0 vote), drawn in grey.
+    """
+    plt = _pyplot()
+    true, pred = _as_numpy(true).astype(float), _as_numpy(pred).astype(float)
+    if true.shape != pred.shape or true.ndim != 1:
+        raise ValueError(f"predictions_png: expected two (Q,) arrays, got {true.shape}, {pred.shape}")
+    fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=100, layout="constrained")
+    if baseline is not None:
+        ax.scatter(true, _as_numpy(baseline).astype(float), s=10, color="0.7", label="Delta = 0 vote")
+    ax.scatter(true, pred, s=14, color="tab:blue", label="model")
+    lo, hi = float(np.nanmin([true.min(), pred.min()])), float(np.nanmax([true.max(), pred.max()]))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -30,10 +30,14 @@ def eval_cmd(checkpoint, split, no_ema, out_dir, overrides) -> None:
     m = report.metrics
     click.echo(f"{report.checkpoint} ({report.weights} weights), split {report.split}, n={m.n}")
     click.echo(f"Spearman rho = {_fmt(m.rho)}   R-L2 x100 = {_fmt(m.rl2)}   MAE = {_fmt(m.mae)}")
+    click.echo(f"  beside it: Delta = 0 vote (mean exemplar score) rho = {_fmt(report.baseline_rho)}"
+               + (f"; SAP attention IoU vs corrected masks = {_fmt(report.attention_iou)}"
+                  if report.attention_iou == report.attention_iou else ""))
     click.echo(f"{'action type':<14}{'n':>5}{'rho':>10}{'R-L2x100':>11}{'MAE':>9}")
     for g in m.per_action:
         click.echo(f"{g.name:<14}{g.n:>5}{_fmt(g.rho):>10}{_fmt(g.rl2):>11}{_fmt(g.mae):>9}")
-    click.echo(f"predictions: {report.predictions_csv}; metrics: {report.metrics_json}")
+    click.echo(f"predictions: {report.predictions_csv} ({report.predictions_png.name}); "
+               f"metrics: {report.metrics_json}")
 
 
 def _fmt(x: float) -> str:

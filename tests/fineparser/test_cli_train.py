@@ -68,6 +68,11 @@ def test_train_eval_predict_end_to_end(tiny_aqa, tmp_path):
     assert len(rows) == 4 and all(int(r["n_exemplars"]) == 2 for r in rows)
     report = json.loads((tmp_path / "eval" / "eval_test.json").read_text())
     assert report["weights"] == "ema" and report["n"] == 4 and "max(true) - min(true)" in report["rl2_definition"]
+    # beside the model: the Delta = 0 vote from the same exemplars, and where SAP looks
+    assert "Delta = 0 vote" in out and "attention IoU" in out
+    assert -1 <= report["baseline_rho"] <= 1 and 0 <= report["attention_iou"] <= 1
+    assert (tmp_path / "eval" / "predictions_test.png").stat().st_size > 1000
+    assert (run / "curves.png").stat().st_size > 1000
 
     clip = data_root / "FINADiving_MTL_256s" / "comptest" / "6"
     code, out = _run(["predict", clip, "--checkpoint", run / "best.pt", "--action-type", "107B",

@@ -49,3 +49,29 @@ def test_nan_is_written_as_null_and_lengths_checked():
     assert compute_metrics([1, 1], [2, 3]).to_json()["rho"] is None
     with pytest.raises(ValueError, match="2 predictions but 3"):
         compute_metrics([1, 2], [1, 2, 3])
+
+
+def test_attention_iou_against_hand_made_maps():
+    import numpy as np
+
+    from fineparser.metrics import attention_iou
+
+    mask = np.zeros((2, 4, 4))
+    mask[:, 1:3, 1:3] = 1.0                      # 4 foreground cells per map
+    exact = mask * 0.9 + 0.05
+    assert attention_iou(exact, mask) == 1.0
+    assert attention_iou(exact, mask, threshold=0.5) == 1.0
+    shifted = np.roll(exact, 1, axis=-1)          # 2 of the 4 cells still hit: IoU 2 / 6
+    assert attention_iou(shifted, mask) == pytest.approx(2 / 6)
+    everywhere = np.full_like(mask, 0.9)          # above any threshold everywhere: 4 / 16
+    assert attention_iou(everywhere, mask, threshold=0.5) == pytest.approx(0.25)
+    # area-matched: a map that ranks the right cells first scores 1 whatever its scale
+    assert attention_iou(exact * 0.01, mask) == 1.0
+    assert attention_iou(exact * 0.01, mask, threshold=0.5) == 0.0
+    # maps without foreground or marked invalid are left out
+    mixed = np.stack([mask[0], np.zeros((4, 4))])
+    assert attention_iou(np.stack([exact[0], exact[0]]), mixed) == 1.0
+    assert attention_iou(shifted, mask, valid=np.array([False, True])) == pytest.approx(2 / 6)
+    assert math.isnan(attention_iou(exact, mask, valid=np.array([False, False])))
+    with pytest.raises(ValueError, match="equal"):
+        attention_iou(exact, mask[0])

@@ -35,3 +35,21 @@ def test_temporal_attention_figure(tmp_path):
     assert image[..., :3].std() > 0.05
     with pytest.raises(ValueError, match="three"):
         temporal_attention_png(a1, a1[:3], t, tmp_path / "x.png")
+
+
+def test_training_curve_and_prediction_scatter(tmp_path):
+    from fineparser.viz import predictions_png, training_curve_png
+
+    lines = [{"epoch": e, "loss_e": 4.0 / e, "loss_a": 0.3 / e, "loss_t": 0.2,
+              **({"eval": {"rho": 0.2 * e}, "eval_split": "val"} if e % 2 == 0 else {})}
+             for e in range(1, 7)]
+    image = mpimg.imread(training_curve_png(lines, tmp_path / "curves.png"))
+    assert image.shape[:2] == (340, 900) and image[..., :3].std() > 0.05
+    with pytest.raises(ValueError, match="no epochs"):
+        training_curve_png([], tmp_path / "empty.png")
+    true = np.linspace(20, 90, 30)
+    path = predictions_png(true, true + np.sin(true), tmp_path / "pred.png", "test: rho 0.99",
+                           baseline=np.full(30, 55.0))
+    assert mpimg.imread(path).shape[:2] == (420, 420)
+    with pytest.raises(ValueError, match="two"):
+        predictions_png(true, true[:3], tmp_path / "bad.png")
