@@ -21,6 +21,7 @@ official loaders; we store the judge scores there.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -36,7 +37,7 @@ import numpy as np
 from hmtools.datasets.finediving import (ANNOTATIONS_DIR, FRAMES_DIR, ClipAnnotation,
                                          annotations_to_pickles)
 from hmtools.errors import DatasetError
-from hmtools.synth.plan import ClipPlan, clip_seed, plan_dataset
+from hmtools.synth.plan import AthleteFeatures, ClipPlan, clip_seed, plan_dataset
 from hmtools.synth.pose import athlete_track
 from hmtools.synth.scene import SPLASH_BGR, Background, athlete_lut, draw_figure, draw_splash
 
@@ -45,7 +46,7 @@ INSTANCES_DIR = "FineDiving_HM_instances"
 TRUTH_JSON = "synth_truth.json"
 PREVIEW_PNG = "preview.png"
 OUTPUTS = (FRAMES_DIR, MASKS_DIR, INSTANCES_DIR, ANNOTATIONS_DIR, TRUTH_JSON, PREVIEW_PNG)
-ATHLETE_HEIGHT = 0.24  # standing height as a fraction of the frame height
+ATHLETE_HEIGHT = 0.55  # standing height as a fraction of the frame height (broadcast zoom)
 JPEG_QUALITY = 90
 
 
@@ -71,7 +72,7 @@ def render_clip(plan: ClipPlan, size_hw: tuple[int, int], background_seed: int, 
     H, W = size_hw
     n_athletes = len(plan.athletes)
     bg = Background(size_hw, plan.num_frames, np.random.default_rng(background_seed),
-                    ATHLETE_HEIGHT * H, plan.synchronized)
+                    ATHLETE_HEIGHT * H, plan.synchronized, follow=lambda st: nominal_path(plan, st))
     pose_rng = np.random.default_rng(plan.seed)
     lut = athlete_lut(pose_rng, n_athletes)
     tracks = []
@@ -111,6 +112,17 @@ def render_clip(plan: ClipPlan, size_hw: tuple[int, int], background_seed: int, 
         instances = np.zeros((H, W), np.uint8)
         instances[body] = (parts[body] + 3) // 4
         yield RenderedFrame(bg.finish(img, t), instances)
+
+
+def nominal_path(plan: ClipPlan, stages: list) -> np.ndarray:
+    """(T, 2) world centre the camera follows: the athletes' mean centroid for *neutral*
+    features (mid tightness and splash, a vertical entry), so camera motion depends on the
+    stage and the dive's timing but never on what is scored."""
+    neutral = AthleteFeatures(0.5, 0.0, 0.5)
+    plan = dataclasses.replace(plan, athletes=(neutral,) * len(plan.athletes))
+    tracks = [athlete_track(plan, a, stages[a])[0] for a in range(len(plan.athletes))]
+    return np.array([[np.mean([tr[t].center_xy[k] for tr in tracks]) for k in (0, 1)]
+                     for t in range(plan.num_frames)])
 
 
 def _boxes(instances: np.ndarray, n_athletes: int) -> list[list[int] | None]:

@@ -18,7 +18,9 @@ from hmtools.synth.plan import Action, AthleteFeatures, ClipPlan
 TORSO, HEAD_R = 0.30, 0.075
 THIGH, SHIN, UPPER_ARM, FOREARM = 0.24, 0.24, 0.16, 0.15
 TORSO_W, LIMB_W = 0.12, 0.075
-COME_OUT = 0.25  # last fraction of the flight spent opening up for the entry
+COME_OUT = 0.3  # last fraction of the flight spent opening up for the entry
+LOOSE_SPREAD = 0.9  # extra angle (rad) between near and far limbs of a fully loose position
+ENTRY_SPEED = 0.12  # first entry frame's slide, x standing height (the entry angle stays visible)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def flight_pose(tau: float, action: Action, features: AthleteFeatures, twist_sha
         hip = math.radians(50 + 90 * t)
         knee = math.radians(40 + 110 * t)
         arm_closed = max(hip - 0.3, 0.4)
-    width, spread = 1.0, 0.08
+    # a loose position also lets the limbs drift apart (a wide, star-like silhouette)
+    width, spread = 1.0, 0.08 + LOOSE_SPREAD * (1 - t) * closed
     if tau < twist_share:
         arm_open = 0.15
         turn = 2 * math.pi * action.twists * tau / twist_share
@@ -216,10 +219,9 @@ def athlete_track(plan: ClipPlan, athlete: int, stage: Stage
     pose = entry_pose(features, action)
     wrists = placed_joints(AthleteFrame(pose, (x_end, y_end), facing, L))
     entry_xy = (float((wrists["near_wrist"][0] + wrists["far_wrist"][0]) / 2), stage.water_y)
-    speed = max(0.25 * L, (2 * a + b) / max(n_flight, 1))
     axis = _dir(pose.theta) * np.array([facing, 1.0])  # head-first: slide towards the head
     for e in range(n_entry):
-        step = speed * (e + 1)
+        step = ENTRY_SPEED * L * (e + 1) * (1 + e / 4)  # slow at first, gone within 7 frames
         center = (x_end + axis[0] * step, y_end + abs(axis[1]) * step)
         frames.append(AthleteFrame(pose, center, facing, L))
     return frames, entry_xy, n_take + n_flight

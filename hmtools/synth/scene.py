@@ -10,6 +10,7 @@ athlete is visible (not under water, not behind the splash).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -25,12 +26,14 @@ CLOTH = np.array([[40, 40, 200], [200, 80, 30], [30, 30, 30], [230, 230, 230], [
 SPLASH_BGR = np.array([240, 238, 230], dtype=np.float32)
 SHIFT = 2  # fractional bits for cv2 drawing coordinates
 PARTS = ("far", "torso", "head", "near")
-SYNC_OFFSET = (0.07, -0.045, 0.92)  # second athlete: dx (x W), dy (x H), scale
+CROWD_BLUR = 0.6      # Gaussian sigma of the stands, x crowd scale (depth of field)
+CROWD_CONTRAST = 0.6  # the stands' contrast against the wall
+SYNC_OFFSET = (0.35, -0.2, 0.92)  # second athlete: dx, dy (x standing height), scale
 
 
 @dataclass(frozen=True)
 class Camera:
-    """Crop offsets of the panorama per frame."""
+    """Crop offsets of the world per frame."""
 
     ox: np.ndarray  # (T,) float
     oy: np.ndarray  # (T,) float
@@ -56,44 +59,53 @@ def draw_figure(canvas: np.ndarray, frame: AthleteFrame, origin_xy: tuple[float,
             cv2.line(canvas, pa, pb, value, max(1, int(round(width))), cv2.LINE_8, SHIFT)
 
 
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Moving average of a (T,) series with the ends held (a camera operator's lag-free follow)."""
+    if window <= 1 or len(values) < 2:
+        return values.astype(np.float64)
+    half = window // 2
+    padded = np.concatenate([np.full(half, values[0]), values, np.full(half, values[-1])])
+    return np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")
+
+
 class Background:
-    """A panned, shaken crop of a static panorama with a live crowd, scoreboard and water.
+    """A broadcast camera following the dive through a static world with a live crowd.
+
+    The world (hall, crowd, platform tower, a standing official, water) is larger than the frame;
+    the camera follows ``follow(stages)``, the athletes' *nominal* path (computed by the caller
+    from the stage geometry and the dive's timing only, never from the scored features), held
+    above the water at the entry, smoothed, with a little shake. A scoreboard overlay sits at a
+    fixed place of the screen. Everything here comes from ``rng``, the background stream.
 
     Args:
         size_hw: frame size.
         n_frames: frames in the clip.
         rng: the background random stream.
-        height_px: the athletes' standing height (for the stage and the official).
-        synchronized: leave room for a second athlete.
+        height_px: the athletes' standing height in pixels.
+        synchronized: place a second stage beside the first.
+        follow: ``stages -> (T, 2)`` world ``(x, y)`` the camera centres on; None: a still
+            camera centred on the first stage.
     """
 
     def __init__(self, size_hw: tuple[int, int], n_frames: int, rng: np.random.Generator,
-                 height_px: float, synchronized: bool):
+                 height_px: float, synchronized: bool,
+                 follow: Callable[[list[Stage]], np.ndarray] | None = None):
         H, W = size_hw
-        self.size_hw, self.rng, self.n_frames = size_hw, rng, n_frames
-        pan = float(rng.uniform(-0.2, 0.2) * W)
-        margin_y = 4
-        self.pano_hw = (H + margin_y, W + int(math.ceil(abs(pan))) + 2)
-        PH, PW = self.pano_hw
-        t = np.arange(n_frames) / max(n_frames - 1, 1)
-        ox = (abs(pan) if pan < 0 else 0.0) + pan * t
-        phase = rng.uniform(0, 2 * math.pi)
-        oy = margin_y / 2 + 1.5 * np.sin(2 * math.pi * t * rng.uniform(0.5, 1.5) + phase)
-        self.camera = Camera(ox, oy)
-
-        drift = float(W * rng.uniform(0.08, 0.12))
-        water_y = float(margin_y / 2 + H * rng.uniform(0.80, 0.86))
-        platform_y = float(margin_y / 2 + H * rng.uniform(0.38, 0.46))
         L = height_px
-        sync_dx = SYNC_OFFSET[0] * W if synchronized else 0.0
-        lo = 0.08 * W + 0.3 * L + ox.max()
-        hi = 0.92 * W - drift - 0.4 * L - sync_dx + ox.min()
-        edge_x = float(rng.uniform(lo, hi)) if hi > lo else (lo + hi) / 2
+        self.size_hw, self.rng, self.n_frames = size_hw, rng, n_frames
+        platform_y = float(L * rng.uniform(1.75, 1.95))
+        water_y = platform_y + float(L * rng.uniform(2.0, 2.5))
+        drift = float(L * rng.uniform(0.35, 0.5))
+        edge_x = float(0.6 * W + L * rng.uniform(0.8, 1.6))
+        sync_dx, sync_dy, sync_scale = (SYNC_OFFSET[0] * L, SYNC_OFFSET[1] * L, SYNC_OFFSET[2])
         self.stages = [Stage(edge_x, platform_y, water_y, L, drift)]
         if synchronized:
-            dy, scale = SYNC_OFFSET[1] * H, SYNC_OFFSET[2]
-            self.stages.append(Stage(edge_x + sync_dx, platform_y + dy, water_y + dy, L * scale,
-                                     drift))
+            self.stages.append(Stage(edge_x + sync_dx, platform_y + sync_dy, water_y + sync_dy,
+                                     L * sync_scale, drift))
+        self.pano_hw = (int(math.ceil(water_y + 0.45 * H)) + 2,
+                        int(math.ceil(edge_x + drift + sync_dx + 0.8 * W)) + 2)
+        PH, PW = self.pano_hw
+        self.camera = self._camera(follow, rng)
 
         self.water_bgr = np.array([rng.uniform(150, 200), rng.uniform(110, 150),
                                    rng.uniform(20, 60)], dtype=np.float32)
@@ -101,9 +113,28 @@ class Background:
         self.crowd = self._panoramas(rng, L)
         self.block = 12
         self.noise: np.ndarray | None = None
-        self.board_xy = (float(rng.uniform(0, max(PW - 0.22 * W, 1))),
-                         float(rng.uniform(1, 0.12 * H)))
+        self.board_xy = (float(rng.uniform(1, max(0.78 * W - 1, 2))),
+                         float(rng.uniform(1, 0.1 * H)))
         self.board_text = [f"{rng.uniform(10, 99):.1f}" for _ in range(n_frames // 6 + 1)]
+
+    def _camera(self, follow, rng: np.random.Generator) -> Camera:
+        H, W = self.size_hw
+        PH, PW = self.pano_hw
+        n = self.n_frames
+        if follow is None:
+            st = self.stages[0]
+            centre = np.tile([st.edge_x, st.platform_y], (n, 1)).astype(np.float64)
+        else:
+            centre = np.asarray(follow(self.stages), np.float64).reshape(n, 2)
+        water_y = min(st.water_y for st in self.stages)
+        cy = np.minimum(centre[:, 1], water_y - 0.2 * H)  # keep the water line in view
+        window = max(3, n // 10) | 1
+        t = np.arange(n)
+        shake = rng.uniform(0.5, 1.2) * np.sin(2 * math.pi * t / rng.uniform(6, 12)
+                                                 + rng.uniform(0, 2 * math.pi))
+        ox = np.clip(smooth(centre[:, 0], window) - W / 2 + shake, 0, PW - W - 1)
+        oy = np.clip(smooth(cy, window) - H / 2 + 0.5 * shake, 0, PH - H - 1)
+        return Camera(ox, oy)
 
     def _panoramas(self, rng: np.random.Generator, L: float) -> np.ndarray:
         """Three versions of the static world (crowd members bob between them)."""
@@ -112,16 +143,17 @@ class Background:
         top, bottom = rng.uniform(20, 70, size=3), rng.uniform(60, 120, size=3)
         ramp = np.linspace(0, 1, PH, dtype=np.float32)[:, None, None]
         wall = (top + (bottom - top) * ramp).astype(np.float32) * np.ones((1, PW, 1), np.float32)
-        rows = np.arange(0.06 * H, 0.52 * H, 0.085 * H)
+        cs = L / 35  # crowd members are small, distant figures (about a sixth of the athlete)
+        rows = np.arange(0.04 * PH, 0.6 * PH, 8.5 * cs)
         people = []
         for y in rows:
             x = rng.uniform(0, 4)
             while x < PW:
                 people.append((x, y + rng.uniform(-1, 1), SKIN[rng.integers(len(SKIN))],
                                CLOTH[rng.integers(len(CLOTH))], rng.integers(-1, 2, size=3)))
-                x += rng.uniform(6, 11)
+                x += rng.uniform(6, 11) * cs
         stage = self.stages[0]
-        tower_left = stage.edge_x - rng.uniform(0.18, 0.28) * W
+        tower_left = stage.edge_x - rng.uniform(0.8, 1.3) * L
         official = None
         if rng.uniform() < 0.7:
             official = (float(rng.uniform(tower_left + 0.1 * L, stage.edge_x - 0.3 * L)),
@@ -131,16 +163,18 @@ class Background:
             img = wall.copy()
             for x, y, skin, cloth, bob in people:
                 yy = y + bob[k]
-                cv2.ellipse(img, _pt((x, yy + 3)), _pt((2.2, 2.6)), 0, 0, 360, cloth.tolist(),
-                            -1, cv2.LINE_8, SHIFT)
-                cv2.circle(img, _pt((x, yy)), int(1.6 * (1 << SHIFT)), skin.tolist(), -1,
+                cv2.ellipse(img, _pt((x, yy + 3 * cs)), _pt((2.2 * cs, 2.6 * cs)), 0, 0, 360,
+                            cloth.tolist(), -1, cv2.LINE_8, SHIFT)
+                cv2.circle(img, _pt((x, yy)), int(1.6 * cs * (1 << SHIFT)), skin.tolist(), -1,
                            cv2.LINE_8, SHIFT)
+            # the stands are out of focus and in shadow, as behind a broadcast camera's subject
+            img = wall + CROWD_CONTRAST * (cv2.GaussianBlur(img, (0, 0), CROWD_BLUR * cs) - wall)
             for st in self.stages[::-1]:
                 shade = 150 if st is stage else 120
                 x0, x1 = max(int(tower_left), 2), int(round(st.edge_x))
                 y0 = int(round(st.platform_y))
                 img[y0:int(st.water_y) + 1, x0:x1] = (shade - 30, shade - 25, shade - 20)
-                img[y0:y0 + 3, x0 - 2:x1] = (shade + 40, shade + 40, shade + 45)
+                img[y0:y0 + max(3, int(0.06 * L)), x0 - 2:x1] = (shade + 40, shade + 40, shade + 45)
             if official is not None:
                 ox_, skin, cloth = official
                 lower = stage.platform_y + 0.45 * (stage.water_y - stage.platform_y)
@@ -169,7 +203,7 @@ class Background:
                 img[:, start:stop] = self.crowd[phase, y0:y0 + H, x0 + start:x0 + stop]
                 start = stop
         # scoreboard, digits changing every 6 frames
-        bx, by = int(round(self.board_xy[0] - x0)), int(round(self.board_xy[1] - y0))
+        bx, by = int(round(self.board_xy[0])), int(round(self.board_xy[1]))  # screen overlay
         bw, bh = int(0.2 * W), int(0.11 * H)
         cv2.rectangle(img, (bx, by), (bx + bw, by + bh), (25, 20, 20), -1)
         cv2.putText(img, self.board_text[t // 6], (bx + 2, by + bh - 2), cv2.FONT_HERSHEY_PLAIN,
@@ -179,7 +213,7 @@ class Background:
             int(math.ceil(self.stages[0].water_y - oy))
         wy = min(max(wy, 0), H)
         yy, xx = np.mgrid[wy:H, 0:W].astype(np.float32)
-        ripple = np.sin(0.9 * (xx + ox) + 0.7 * yy + 0.6 * t) * 14 + \
+        ripple = np.sin(0.9 * (xx + ox) + 0.7 * (yy + oy) + 0.6 * t) * 14 + \
             np.sin(0.23 * (xx + ox) - 0.4 * t) * 8
         img[wy:] = self.water_bgr + ripple[..., None] * np.array([1.0, 0.8, 0.5], np.float32)
         return img, ox, oy

@@ -191,3 +191,34 @@ def test_command(tmp_path):
     refused = CliRunner().invoke(hmtools, ["synth", str(tmp_path / "u"), "--videos", "1"])
     assert refused.exit_code == 1 and "folder is not empty" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_camera_and_background_do_not_see_the_scored_features():
+    import dataclasses
+
+    size_hw = (48, 80)
+    plan = plan_dataset(6, 3, frames_range=(24, 30))[1]
+    other = dataclasses.replace(plan, athletes=tuple(
+        AthleteFeatures(1.0 - a.tightness, -a.entry_deviation_deg / 2, 1.0 - a.splash)
+        for a in plan.athletes))
+    seed = clip_seed(3, "background", 1)
+    empty = [f.image for f in render_clip(plan, size_hw, seed, athletes=False)]
+    empty_other = [f.image for f in render_clip(other, size_hw, seed, athletes=False)]
+    assert all((a == b).all() for a, b in zip(empty, empty_other))  # same crowd, camera, noise
+    drawn = [f.instances for f in render_clip(plan, size_hw, seed)]
+    drawn_other = [f.instances for f in render_clip(other, size_hw, seed)]
+    assert any((a != b).any() for a, b in zip(drawn, drawn_other))  # the athletes differ
+
+
+def test_broadcast_framing_keeps_the_athlete_large_and_in_view():
+    size_hw = (96, 160)
+    for i, plan in enumerate(plan_dataset(8, 5)[:4]):
+        frames = list(render_clip(plan, size_hw, clip_seed(5, "background", i)))
+        take, twist, soms, _ = plan.phase_frames
+        flight = frames[take:take + twist + soms]
+        heights = []
+        for f in flight:
+            ys, xs = np.nonzero(f.instances == 1)
+            assert len(xs), "the athlete left the frame in flight"
+            heights.append(ys.max() - ys.min() + 1)
+        assert np.median(heights) >= size_hw[0] / 4  # a quarter of the frame or more
