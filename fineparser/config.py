@@ -52,6 +52,10 @@ class ModelConfig:
         sap_stage: I3D stage after which the mask-guided attention sits (Table 9: 1, 2, 3).
         sap_residual: True multiplies features by (A + 1), False by A (Table 10).
         sap_loss: Distance of Eq. 4: "l1" (|A - M_gt|) or "l2" (squared).
+        sap_prior: Attention A at initialisation, the bias of f_A being ``logit(sap_prior)``
+            (the paper does not say). Athletes cover a few percent of a frame; starting near that
+            share keeps the sigmoid out of saturation, so L_A shapes *where* A is high from the
+            first steps instead of spending them pulling A down from 0.5 everywhere.
         sve: Static visual encoding on/off (Table 6).
         sve_backbone: torchvision ResNet of the SVE (Table 8).
         sve_width: Channel multiplier of the SVE ResNet; 1.0 is the torchvision layout, smaller
@@ -82,6 +86,7 @@ class ModelConfig:
     sap_stage: int = 2
     sap_residual: bool = True
     sap_loss: str = "l1"
+    sap_prior: float = 0.05
     sve: bool = True
     sve_backbone: str = "resnet34"
     sve_width: float = 1.0
@@ -162,6 +167,8 @@ class ModelConfig:
                 fail(field, "true or false")
         if self.sap_stage not in SAP_STAGES or isinstance(self.sap_stage, bool):
             fail("sap_stage", f"one of {SAP_STAGES}")
+        if not is_num(self.sap_prior) or not 0 < self.sap_prior < 1:
+            fail("sap_prior", "a number in (0, 1)")
         if self.sap_loss not in SAP_LOSSES:
             fail("sap_loss", f"one of {SAP_LOSSES}")
         if self.sve_backbone not in SVE_BACKBONES:

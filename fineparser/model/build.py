@@ -6,9 +6,9 @@ Variants are plain functions returning a :class:`~fineparser.config.ModelConfig`
     cfg = get_config("tiny", sap_stage=3)     # tests: any field can be overridden
     model = build_model(cfg)                  # random weights; see fineparser.model.weights
 
-``paper``: the published setting. ``demo``: CPU demo (8 snippets of 8 frames at 64 x 64, I3D at
-quarter width, ResNet-18, d = 64): forward + backward of a batch of 2 pairs takes about 2 s on one
-CPU core, but no pretrained weights fit it. ``tiny``: unit tests (4 snippets, 32 x 32, I3D at 1/8 width, d = 16).
+``paper``: the published setting. ``demo``: CPU demo (8 snippets of 8 frames at 48 x 80, I3D and
+ResNet-18 at quarter width, d = 64): about 8 training pairs per second on two CPU cores, but no
+pretrained weights fit it. ``tiny``: unit tests (4 snippets, 32 x 32, I3D at 1/8 width, d = 16).
 Reduced widths scale every I3D channel count by ``i3d_width`` (rounded, at least 1), so only
 ``i3d_width = 1.0`` matches the Kinetics checkpoint.
 """
@@ -64,8 +64,9 @@ def build_model(cfg: ModelConfig):
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"build_model: expected a ModelConfig, got {type(cfg).__name__}")
     i3d = build_i3d(cfg.i3d_width)
-    sap = SpatialAttention(residual=cfg.sap_residual) if cfg.sap else None
-    sve = StaticVisualEncoder(cfg.sve_backbone, i3d.out_channels) if cfg.sve else None
+    sap = SpatialAttention(residual=cfg.sap_residual, prior=cfg.sap_prior) if cfg.sap else None
+    sve = (StaticVisualEncoder(cfg.sve_backbone, i3d.out_channels, cfg.sve_width)
+           if cfg.sve else None)
     decoder = TemporalDecoder(i3d.out_channels, cfg.query_dim,
                               num_queries=cfg.num_queries if cfg.tap else None,
                               cross_heads=cfg.cross_attention_heads,
@@ -83,9 +84,14 @@ def paper() -> ModelConfig:
 
 
 def demo() -> ModelConfig:
-    """Small enough to train on a CPU in the demo; not loadable from pretrained weights."""
-    return ModelConfig(name="demo", num_snippets=8, frame_size_hw=(64, 64), i3d_width=0.25,
-                       sve_backbone="resnet18", query_dim=64, self_attention_heads=4, num_exemplars=3)
+    """Small enough to train on a CPU in the demo; not loadable from pretrained weights.
+
+    8 snippets of 8 frames at 48 x 80 (the synthetic frames' 3:5 aspect, so limbs are not
+    squashed), I3D and ResNet-18 at quarter width, d = 64.
+    """
+    return ModelConfig(name="demo", num_snippets=8, frame_size_hw=(48, 80), i3d_width=0.25,
+                       sve_backbone="resnet18", sve_width=0.25, query_dim=64,
+                       self_attention_heads=4, num_exemplars=3)
 
 
 def tiny() -> ModelConfig:

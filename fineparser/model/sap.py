@@ -12,6 +12,8 @@ The ground truth ``M_gt`` (Eq. 3) and the loss ``L_A`` (Eq. 4) are in :mod:`fine
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -21,16 +23,21 @@ class SpatialAttention(nn.Module):
 
     Args:
         residual: Multiply by (A + 1) (paper) instead of A.
+        prior: about A at initialisation (f_A's bias is ``logit(prior)``),
+            about the share of a frame an athlete covers; None keeps PyTorch's default
+            initialisation (A near 0.5).
 
     Example:
         >>> sap = SpatialAttention()
         >>> feats, attn = sap(torch.rand(2, 192, 4, 56, 56))   # attn: (2, 4, 56, 56)
     """
 
-    def __init__(self, residual: bool = True):
+    def __init__(self, residual: bool = True, prior: float | None = 0.05):
         super().__init__()
         self.residual = residual
         self.f_a = nn.Conv3d(2, 1, kernel_size=1)
+        if prior is not None:
+            nn.init.constant_(self.f_a.bias, math.log(prior / (1 - prior)))
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(M, C, T, H, W) -> (enhanced features (M, C, T, H, W), attention A (M, T, H, W))."""

@@ -49,5 +49,6 @@ def test_two_process_gloo_run_matches_single_process_eval(tiny_aqa, tmp_path):
                             capture_output=True, text=True, env=env, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     report = json.loads((tmp_path / "eval" / "eval_test.json").read_text())
-    assert report["rl2"] == pytest.approx(line["eval"]["rl2"], rel=1e-5)
-    assert report["mae"] == pytest.approx(line["eval"]["mae"], rel=1e-5)
+    # the same predictions up to float32 noise (each process encodes its own batches)
+    assert report["rl2"] == pytest.approx(line["eval"]["rl2"], rel=1e-4)
+    assert report["mae"] == pytest.approx(line["eval"]["mae"], rel=1e-4)
