@@ -38,7 +38,13 @@ def make_data(root: Path, n_videos: int) -> tuple[Path, Path]:
     return data, store.root
 
 
-def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: int) -> dict:
+# The demo preset before the learning work (64 x 64 input, full-width ResNet-18 SVE), measured in
+# the same run as today's as the baseline of the training step.
+PREVIOUS_DEMO = ["model.frame_size_hw=[64, 64]", "model.sve_width=1.0"]
+
+
+def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: int,
+               model_overrides: tuple[str, ...] = ()) -> dict:
     from torch.utils.data import DataLoader
 
     from fineparser.data import worker_init
@@ -47,7 +53,8 @@ def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: 
 
     cfg = load_train_config(None, ["dataset=synthetic", f"data_root={data}", f"store={store}",
                                    "masks=gtm", "model_preset=demo", f"batch_size={batch_size}",
-                                   f"workers={workers}", "run_dir=/tmp/bench_train_run"])
+                                   f"workers={workers}", "run_dir=/tmp/bench_train_run",
+                                   *model_overrides])
     trainer = Trainer(cfg)
     loader = DataLoader(trainer.pairs, batch_size=batch_size, shuffle=True, num_workers=workers,
                         worker_init_fn=worker_init, persistent_workers=workers > 0)
@@ -149,12 +156,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             data, store = make_data(Path(tmp), n_videos)
             r = bench_demo(data, store, batches, 4, args.workers)
+            old = bench_demo(data, store, batches, 4, args.workers, tuple(PREVIOUS_DEMO))
         print(f"demo preset, batch {r['batch_size']}, {r['batches']} batches, {r['workers']} loader "
               f"workers, {torch.get_num_threads()} torch threads:")
         print(f"  data loader   {r['loader_pairs_per_s']:8.2f} pairs/s")
-        print(f"  training step {r['train_pairs_per_s']:8.2f} pairs/s   (baseline)")
+        print(f"  training step {r['train_pairs_per_s']:8.2f} pairs/s")
         verdict = "OK: the loader is not the bottleneck" if r["ratio"] > 1 else "LOADER-BOUND"
         print(f"  ratio loader / step = {r['ratio']:.1f}x  ({verdict})")
+        print(f"  previous demo preset ({', '.join(PREVIOUS_DEMO)}): training step "
+              f"{old['train_pairs_per_s']:.2f} pairs/s (baseline); today's is "
+              f"{r['train_pairs_per_s'] / old['train_pairs_per_s']:.1f}x")
     if args.skip_paper:
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

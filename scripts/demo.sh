@@ -3,15 +3,19 @@
 #
 #   synthetic clips -> exact masks into the store's corrected layer (gtm)
 #                   -> offline pseudo masks into the pseudo layer (pm) -> agreement, stats
-#                   -> fineparser train --masks gtm -> fineparser eval (Spearman rho, R-L2)
+#                   -> fineparser train --masks gtm (validation split held out of training)
+#                   -> fineparser eval on the test split (Spearman rho beside the Delta = 0 vote,
+#                      SAP attention IoU, predicted-vs-true PNG)
 #
 # Usage: scripts/demo.sh [OUT]   (default demo_out; everything is written under OUT)
-# Environment: DEMO_VIDEOS (clips, default 96), DEMO_EPOCHS (override the config's epochs).
+# Environment: DEMO_VIDEOS (clips, default 400: 100 test clips), DEMO_EPOCHS (override the config's epochs),
+#              DEMO_PM_SPLIT (split given pseudo masks, default test; "all" for every clip).
 set -euo pipefail
 OUT=${1:-demo_out}
-VIDEOS=${DEMO_VIDEOS:-96}
+VIDEOS=${DEMO_VIDEOS:-400}
 CONFIG=${DEMO_CONFIG:-configs/demo.json}
-step() { printf '\n== %s\n' "$*"; }
+PM_SPLIT=${DEMO_PM_SPLIT:-test}
+step() { printf '\n== %s (%ds)\n' "$*" "$SECONDS"; }
 
 step "1/7 synthetic dataset ($VIDEOS clips) -> $OUT/data"
 hmtools synth "$OUT/data" --videos "$VIDEOS" --seed 0 --force --quiet
@@ -22,9 +26,11 @@ hmtools init "$OUT/store"
 hmtools import-hm --store "$OUT/store" --masks "$OUT/data/FineDiving_HM" \
   --dataset synthetic --data-root "$OUT/data" --layer corrected
 
-step "3/7 pseudo masks from the offline backends (classical segmenter, mask propagation)"
+step "3/7 pseudo masks from the offline backends (classical segmenter, mask propagation; split: $PM_SPLIT)"
+split=()
+[ "$PM_SPLIT" != all ] && split=(--split "$PM_SPLIT")
 hmtools pseudo-mask "$OUT/data" --dataset synthetic --store "$OUT/store" --truth-prompts \
-  --tracker none --segmenter classical --no-progress
+  --tracker none --segmenter classical --no-progress "${split[@]}"
 
 step "4/7 pseudo vs corrected agreement"
 hmtools agreement --store "$OUT/store" --png "$OUT/agreement.png" --csv "$OUT/agreement.csv" | tail -n 12
@@ -32,7 +38,7 @@ hmtools agreement --store "$OUT/store" --png "$OUT/agreement.png" --csv "$OUT/ag
 step "5/7 mask statistics (the paper's Fig. 4 counting)"
 hmtools stats --store "$OUT/store" --by action_type --by synchronized --by split --png "$OUT/stats.png"
 
-step "6/7 train Uni-FineParser (demo preset, ground-truth masks)"
+step "6/7 train Uni-FineParser (demo preset, ground-truth masks; rho per epoch on the validation split)"
 extra=()
 [ -n "${DEMO_EPOCHS:-}" ] && extra+=(--set "epochs=$DEMO_EPOCHS")
 fineparser train --config "$CONFIG" --dataset synthetic --data-root "$OUT/data" \
@@ -42,3 +48,5 @@ step "7/7 evaluate the last epoch on the test split (M-exemplar voting, EMA weig
 fineparser eval --checkpoint "$OUT/runs/gtm/last.pt" --split test
 
 printf '\nPictures: %s/data/preview.png %s/stats.png %s/agreement.png\n' "$OUT" "$OUT" "$OUT"
+printf '          %s/runs/gtm/curves.png (training curve) %s/runs/gtm/predictions_test.png\n' "$OUT" "$OUT"
+printf 'demo finished in %d s\n' "$SECONDS"
