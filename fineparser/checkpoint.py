@@ -10,8 +10,9 @@ A checkpoint is a dict of tensors, numbers, strings, lists and dicts only (no pi
      "rng": {"torch": uint8 tensor, "cuda": [uint8 tensors], "numpy": {...}, "python": [...]},
      "metrics": the epoch's metrics line}
 
-Files are written atomically (temporary file in the same folder, then ``os.replace``): a run
-killed while saving leaves the previous checkpoint intact.
+Files are written with :func:`hmtools.atomic.atomic_path` (temporary file in the same folder,
+fsynced, renamed, the folder fsynced): a run killed while saving leaves the previous checkpoint
+intact.
 """
 
 from __future__ import annotations
@@ -62,25 +63,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (plus the format tag) atomically to ``path``."""
+    from hmtools.atomic import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
     return path
 
 
 def copy_checkpoint(src: str | Path, dst: str | Path) -> Path:
     """Atomically make ``dst`` a copy of ``src`` (a hard link when the file system allows:
     ``src`` is later replaced, never modified in place, so the link keeps this version)."""
+    from hmtools.atomic import atomic_path
+
     src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
     return dst
 
 

@@ -130,7 +130,7 @@ def attention_iou_rows(model, table, rows: Sequence[int], mcfg, device: torch.de
     was_training = model.training
     model.eval()
     ds = ClipDataset(table, list(rows), mcfg.frame_size_hw, resize_scale)
-    ious, weights = [], []
+    ious = []
     for i in range(len(ds)):
         item = ds[i]
         if not bool(item.mask_valid.any()):

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from hmtools.atomic import atomic_path
 from hmtools.errors import HMError, StoreError
 from hmtools.formats.cvat_xml import EMPTY_TAG, CvatFrame, ImageOut, MaskOut
 from hmtools.rle import RLE, empty_rle, union
@@ -200,12 +201,10 @@ def export_cvat_task(store_root: str | Path, out: str | Path, *, video_ids: Sequ
             images, task_name=task_name or out.stem, label=label, dumped=utc_now()))
         (workdir / "labels.json").write_text(json.dumps(cvat_labels_json(label), indent=2) + "\n")
         if as_zip:
-            tmp_zip = workdir / "task.zip"
-            with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
+            with atomic_path(out) as tmp_zip, zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
                 for p in sorted(workdir.rglob("*")):
-                    if p.is_file() and p != tmp_zip:
+                    if p.is_file():
                         zf.write(p, p.relative_to(workdir).as_posix())
-            os.replace(tmp_zip, out)
         else:
             out.mkdir(parents=True, exist_ok=True)
             for p in sorted(workdir.iterdir()):

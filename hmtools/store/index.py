@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from hmtools.atomic import atomic_path, atomic_write_text
 from hmtools.errors import StoreError
 from hmtools.rle import union
 
@@ -344,7 +345,7 @@ def build_index(store: "MaskStore", *, workers: int | None = None, progress: boo
     _write_parquet(masks.replace_schema_metadata(meta), index_dir / MASKS_FILE)
     _write_parquet(frames.replace_schema_metadata(meta), index_dir / FRAMES_FILE)
     manifest = {"version": INDEX_VERSION, "generation": generation, "docs": plan.scan}
-    _replace_text(index_dir / MANIFEST_FILE, json.dumps(manifest, separators=(",", ":")))
+    atomic_write_text(index_dir / MANIFEST_FILE, json.dumps(manifest, separators=(",", ":")))
     stats.n_mask_rows, stats.n_frame_rows = masks.num_rows, frames.num_rows
     stats.seconds = time.perf_counter() - t0
     return stats
@@ -373,28 +374,8 @@ def _parse_chunks(chunks: list[list[str]], workers: int, progress: bool, total: 
 def _write_parquet(table: "pa.Table", path: Path) -> None:
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ Layout::
     <root>/locks/<video_id>.lock   advisory lock files (flock), safe to delete when idle
     <root>/index/                  derived Parquet index (hmtools.store.index), rebuildable
 
-Every write validates the document, writes a temporary file in the same folder, flushes and fsyncs
-it and renames it over the old one (``os.replace``), so a crash (even ``kill -9``) leaves either the
-old or the new document, never half of one.
+Every write validates the document, then writes it with :func:`hmtools.atomic.atomic_write_text`
+(a temporary file in the same folder, fsynced, renamed over the old one, the folder fsynced), so a
+crash (even ``kill -9``) leaves either the old or the new document, never half of one.
 
 Example:
     >>> store = MaskStore.create("data/store")
@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from hmtools.atomic import atomic_write_text
 from hmtools.errors import StoreError
 from hmtools.store.document import VideoDoc, check_video_id, doc_from_json, doc_to_json
 
@@ -52,7 +51,7 @@ class MaskStore:
             raise StoreError(f"{root}: folder is not empty and is not a mask store")
         for sub in ("videos", "locks", "index"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(root / MARKER, json.dumps(FORMAT) + "\n")
+        atomic_write_text(root / MARKER, json.dumps(FORMAT) + "\n")
         return cls(root)
 
     @classmethod
@@ -142,10 +141,10 @@ class MaskStore:
         text = json.dumps(doc_to_json(doc), separators=(",", ":"), allow_nan=False)
         path = self.path(doc.video_id)
         if _locked:
-            _atomic_write_text(path, text)
+            atomic_write_text(path, text)
         else:
             with self.lock(doc.video_id):
-                _atomic_write_text(path, text)
+                atomic_write_text(path, text)
         return path
 
     @contextlib.contextmanager
@@ -187,22 +186,3 @@ def read_doc_file(path: Path) -> VideoDoc:
     return doc_from_json(data, str(path))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

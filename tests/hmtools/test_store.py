@@ -192,9 +192,9 @@ def test_kill_9_in_the_middle_of_a_write_leaves_the_old_document(store):
         import numpy as np
         from hmtools.rle import mask_to_rle
         from hmtools.store import MaskStore, VideoDoc, PseudoMask
-        import hmtools.store.store as st
+        import hmtools.atomic as atomic
 
-        real_fdopen = os.fdopen
+        real_open = open
 
         class Slow:
             def __init__(self, fh): self.fh = fh
@@ -209,7 +209,7 @@ def test_kill_9_in_the_middle_of_a_write_leaves_the_old_document(store):
             def flush(self): self.fh.flush()
             def fileno(self): return self.fh.fileno()
 
-        st.os.fdopen = lambda fd, *a, **k: Slow(real_fdopen(fd, *a, **k))
+        atomic.open = lambda path, *a, **k: Slow(real_open(path, *a, **k))  # the one atomic writer
         store = MaskStore.open({str(store.root)!r})
         n = 400
         doc = VideoDoc.new("01__10", (64, 64), [f"{{i:05d}}.jpg" for i in range(n)])
