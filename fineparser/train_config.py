@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from hmtools.datasets import DATASET_KINDS
 from hmtools.errors import HMError
 
-DATASETS = ("finediving", "synthetic", "mtlaqa", "aqa7")
+DATASETS = DATASET_KINDS  # hmtools.datasets declares the kinds once
 MASK_MODES = ("gtm", "pm", "none")
 SCHEDULES = ("constant", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-# A literal copy of hmtools.datasets.DATASET_KINDS (kept light for --help); checked by the tests.
-DATASET_KINDS = ("finediving", "synthetic", "mtlaqa", "aqa7")
+from hmtools.datasets import DATASET_KINDS
 
 
 @click.command("import-hm")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from hmtools.datasets import DATASET_KINDS
+
 
 @click.command("pseudo-mask")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--store", "store_root", required=True, type=click.Path(), help="Mask store folder (created if missing).")
-@click.option("--dataset", type=click.Choice(["finediving", "synthetic", "mtlaqa", "aqa7"]),
+@click.option("--dataset", type=click.Choice(DATASET_KINDS),
               help="Read SOURCE as this dataset's root (synchronized clips get two objects).")
 @click.option("--split", help="Only this split of the dataset (train/test).")
 @click.option("--prompts", "prompts_path", type=click.Path(exists=True, dir_okay=False),

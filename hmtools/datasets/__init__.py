@@ -12,14 +12,23 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
 
 from hmtools.datasets.sample import Dataset, Defect, Sample
 
-DATASET_KINDS = ("finediving", "synthetic", "mtlaqa", "aqa7")
+# Dataset kind -> (module, reader function), imported when used. The one list of dataset kinds:
+# CLI choices and configuration checks (``fineparser.train_config``) come from it.
+DATASET_READERS: dict[str, tuple[str, str]] = {
+    "finediving": ("hmtools.datasets.finediving", "read_finediving"),
+    "synthetic": ("hmtools.datasets.finediving", "read_finediving"),  # hmtools synth's layout
+    "mtlaqa": ("hmtools.datasets.mtlaqa", "read_mtlaqa"),
+    "aqa7": ("hmtools.datasets.aqa7", "read_aqa7"),
+}
+DATASET_KINDS = tuple(DATASET_READERS)
 
-__all__ = ["DATASET_KINDS", "Dataset", "Defect", "Sample", "open_dataset"]
+__all__ = ["DATASET_KINDS", "DATASET_READERS", "Dataset", "Defect", "Sample", "open_dataset"]
 
 
 def open_dataset(kind: str, root: str | Path, *, on_defect: str = "warn", **paths) -> Dataset:
@@ -39,14 +48,10 @@ def open_dataset(kind: str, root: str | Path, *, on_defect: str = "warn", **path
         ValueError: unknown kind or adapter option.
         DatasetError: see the adapters' ``read_*`` functions.
     """
-    if kind in ("finediving", "synthetic"):
-        from hmtools.datasets.finediving import read_finediving as reader
-    elif kind == "mtlaqa":
-        from hmtools.datasets.mtlaqa import read_mtlaqa as reader
-    elif kind == "aqa7":
-        from hmtools.datasets.aqa7 import read_aqa7 as reader
-    else:
+    if kind not in DATASET_READERS:
         raise ValueError(f"unknown dataset kind {kind!r}; choose one of {DATASET_KINDS}")
+    module, name = DATASET_READERS[kind]
+    reader = getattr(importlib.import_module(module), name)
     try:
         inspect.signature(reader).bind(root, on_defect=on_defect, **paths)
     except TypeError as err:

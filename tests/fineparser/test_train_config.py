@@ -68,3 +68,11 @@ def test_unreadable_file_is_a_config_error(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="bad.json"):
         load_train_config(bad)
+
+
+def test_dataset_kinds_are_the_reader_registry_and_each_has_a_sampling():
+    from fineparser.data import DATASET_SAMPLING
+    from fineparser.train_config import DATASETS
+    from hmtools.datasets import DATASET_KINDS
+
+    assert DATASETS == DATASET_KINDS and set(DATASET_SAMPLING) == set(DATASET_KINDS)

@@ -246,8 +246,16 @@ def test_import_from_the_dataset_reader_and_the_cli(tmp_path):
     assert out.exit_code == 0 and f"wrote {sample.num_frames} mask files" in out.output
 
 
-def test_command_dataset_kinds_match_the_readers():
-    from hmtools.commands.import_hm import DATASET_KINDS
-    from hmtools.datasets import DATASET_KINDS as READERS
+def test_command_dataset_kinds_come_from_the_reader_registry():
+    import importlib
 
-    assert DATASET_KINDS == READERS
+    from hmtools.commands.import_hm import import_hm
+    from hmtools.commands.pseudo_mask import pseudo_mask
+    from hmtools.datasets import DATASET_KINDS, DATASET_READERS
+
+    assert DATASET_KINDS == ("finediving", "synthetic", "mtlaqa", "aqa7")
+    for module, name in DATASET_READERS.values():
+        assert callable(getattr(importlib.import_module(module), name))
+    for command in (import_hm, pseudo_mask):
+        choice = next(p.type for p in command.params if p.name == "dataset")
+        assert tuple(choice.choices) == DATASET_KINDS
