@@ -22,7 +22,8 @@ from pycocotools import mask as cocomask
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hmtools.cvat import export_cvat_task, import_cvat  # noqa: E402
+from hmtools.workflows.cvat_export import export_cvat_task  # noqa: E402
+from hmtools.workflows.cvat_import import import_cvat  # noqa: E402
 from hmtools.formats.cvat_rle import coco_rle_to_cvat, cvat_to_coco_rle  # noqa: E402
 from hmtools.rle import mask_to_rle  # noqa: E402
 from hmtools.store import Flag, MaskStore, PseudoMask, Quality, VideoDoc  # noqa: E402
@@ -71,10 +72,10 @@ def bench_import(n_videos: int, n_frames: int) -> None:
                 doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(person(i + v)), Quality(score=0.9), Flag()))
             store.write(doc)
         t0 = time.perf_counter()
-        export_cvat_task(store.root, tmp / "task")
+        export_cvat_task(store, tmp / "task")
         t_export = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rep = import_cvat(store.root, tmp / "task" / "annotations.xml", dry_run=True)
+        rep = import_cvat(store, tmp / "task" / "annotations.xml", dry_run=True)
         t_import = time.perf_counter() - t0
         frames = n_videos * n_frames
         assert len(rep.changes) == frames

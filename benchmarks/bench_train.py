@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_data(root: Path, n_videos: int) -> tuple[Path, Path]:
     """Synthetic clips plus a store whose corrected layer holds their exact masks."""
-    from hmtools.formats.finediving_hm import import_hm, import_targets
+    from hmtools.workflows.finediving_hm import import_hm, import_targets
     from hmtools.store import MaskStore
     from hmtools.synth import generate
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from hmtools.store import MaskStore, PseudoMask, VideoDoc, mask_hash
+from hmtools.store import MaskStore, PseudoMask, VideoDoc
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def frame_items(doc: VideoDoc, *, include_corrected: bool = False,
     for i, entry in enumerate(doc.pseudo):
         if not entry:
             continue
-        corrected = doc.corrected[i] or {}
+        corrected = doc.corrected.objects(i)
         issues = []
         for obj_id, pm in sorted(entry.items()):
             if obj_id in corrected and not include_corrected:
@@ -182,10 +182,9 @@ def stale_corrections(store: MaskStore, video_ids: Sequence[str] | None = None) 
     out = []
     for doc in store.iter_docs(list(video_ids) if video_ids else None):
         for i, obj_id in doc.stale_corrections():
-            corr = doc.corrected[i][obj_id]
-            pm = (doc.pseudo[i] or {}).get(obj_id)
+            corr = doc.correction(i, obj_id)
             out.append(StaleItem(doc.video_id, i, doc.frames[i], obj_id, corr.status, corr.by, corr.at,
-                                 corr.pseudo_hash, mask_hash(pm.rle) if pm is not None else None))
+                                 corr.pseudo_hash, doc.pseudo_hash(i, obj_id)))
     return out
 
 
@@ -256,7 +255,7 @@ def contact_sheet(store: MaskStore, items: Sequence[ReviewItem], out_png: str | 
             continue
         it = items[k]
         doc = docs.get(it.video_id) or docs.setdefault(it.video_id, store.read(it.video_id))
-        masks = {o: rle_to_mask(pm.rle) for o, pm in (doc.pseudo[it.frame_idx] or {}).items()}
+        masks = {o: rle_to_mask(pm.rle) for o, pm in doc.pseudo.objects(it.frame_idx).items()}
         try:
             image = overlay_rgb(reader.read_rgb(doc, it.frame_idx), masks)
         except VideoError:
@@ -287,12 +286,11 @@ class ReviewReport:
         return [it.to_row() for it in self.items]
 
 
-def run_review(store_root: str | Path, *, video_ids: Sequence[str] | None = None, stale: bool = False,
+def run_review(store: MaskStore, *, video_ids: Sequence[str] | None = None, stale: bool = False,
                include_corrected: bool = False, include_unflagged: bool = False, limit: int | None = None,
                csv_path: str | Path | None = None, png_path: str | Path | None = None, sheet_n: int = 24,
                frames_root: str | Path | None = None) -> ReviewReport:
     """Everything ``hmtools review`` does: the queue (or the stale corrections), CSV and contact sheet."""
-    store = MaskStore.open(store_root)
     if stale:
         items = stale_corrections(store, video_ids)
         items = items[:limit] if limit else items

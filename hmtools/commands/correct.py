@@ -23,13 +23,14 @@ def correct(store_dir, port, host, annotator, videos, include_unflagged, frames_
 
     Example: hmtools correct --store data/store --annotator ana --sam-checkpoint sam_vit_b_01ec64.pth
     """
-    from hmtools.cvat import default_annotator
+    from hmtools.store import MaskStore
     from hmtools.web.server import serve_editor
+    from hmtools.workflows.cvat_import import default_annotator
 
     def ready(url: str) -> None:
         click.echo(f"editor at {url}  (Ctrl-C to stop)")
 
-    serve_editor(store_dir, annotator=annotator or default_annotator(), port=port, host=host,
-                 frames_root=frames_root, video_ids=list(videos) or None, include_unflagged=include_unflagged,
-                 sam_checkpoint=sam_checkpoint, sam_model=sam_model, device=device, open_browser=open_browser,
-                 on_ready=ready)
+    serve_editor(MaskStore.open(store_dir), annotator=annotator or default_annotator(), port=port,
+                 host=host, frames_root=frames_root, video_ids=list(videos) or None,
+                 include_unflagged=include_unflagged, sam_checkpoint=sam_checkpoint, sam_model=sam_model,
+                 device=device, open_browser=open_browser, on_ready=ready)

@@ -18,9 +18,10 @@ def export_cvat(store_dir, out, videos, flagged_only, limit, label, frames_root)
 
     Example: hmtools export-cvat --store data/store task.zip --flagged-only --limit 500
     """
-    from hmtools.cvat import export_cvat_task
+    from hmtools.store import MaskStore
+    from hmtools.workflows.cvat_export import export_cvat_task
 
-    rep = export_cvat_task(store_dir, out, video_ids=list(videos) or None, flagged_only=flagged_only,
-                           limit=limit, frames_root=frames_root, label=label)
+    rep = export_cvat_task(MaskStore.open(store_dir), out, video_ids=list(videos) or None,
+                           flagged_only=flagged_only, limit=limit, frames_root=frames_root, label=label)
     click.echo(f"wrote {rep.out}: {rep.n_frames} frame(s) of {rep.n_videos} video(s), {rep.n_masks} mask(s), "
                f"{rep.n_empty_frames} frame(s) tagged empty")

@@ -20,7 +20,7 @@ def export_hm(store_dir: str, out: str, layer: str, fmt: str, missing: str, vide
 
     Example: hmtools export-hm --store data/store --out FineDiving_HM --format jpg --missing empty
     """
-    from hmtools.formats.finediving_hm import export_hm as run
+    from hmtools.workflows.finediving_hm import export_hm as run
     from hmtools.store import MaskStore
 
     report = run(MaskStore.open(store_dir), out, layer=layer, fmt=fmt, missing=missing,

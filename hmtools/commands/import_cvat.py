@@ -16,11 +16,13 @@ def import_cvat(store_dir, source, dry_run, annotator, label) -> None:
 
     Example: hmtools import-cvat --store data/store task_export.zip --annotator ana --dry-run
     """
-    from hmtools.cvat import ImportRefused, format_import_report
-    from hmtools.cvat import import_cvat as run
+    from hmtools.store import MaskStore
+    from hmtools.workflows.cvat_import import ImportRefused, format_import_report
+    from hmtools.workflows.cvat_import import import_cvat as run
 
+    store = MaskStore.open(store_dir)
     try:
-        report = run(store_dir, source, annotator=annotator, dry_run=dry_run, label=label)
+        report = run(store, source, annotator=annotator, dry_run=dry_run, label=label)
     except ImportRefused as err:
         if len(err.problems) > 1:
             for line in err.problems:

@@ -27,7 +27,7 @@ def import_hm(store_dir, masks_root, dataset, data_root, split, layer, author, o
 
     Example: hmtools import-hm --store data/store --masks FineDiving_HM --dataset finediving --data-root data/FineDiving
     """
-    from hmtools.formats.finediving_hm import import_hm as run, import_targets
+    from hmtools.workflows.finediving_hm import import_hm as run, import_targets
     from hmtools.store import MaskStore
 
     if bool(dataset) != bool(data_root):

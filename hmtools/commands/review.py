@@ -24,10 +24,11 @@ def review(store_dir, videos, stale, include_unflagged, include_corrected, limit
     Example: hmtools review --store data/store --limit 200 --csv queue.csv --png worst.png
     """
     from hmtools.review import format_table, run_review
+    from hmtools.store import MaskStore
 
-    report = run_review(store_dir, video_ids=list(videos) or None, stale=stale, include_corrected=include_corrected,
-                        include_unflagged=include_unflagged, limit=limit, csv_path=csv_path, png_path=png_path,
-                        sheet_n=sheet_n, frames_root=frames_root)
+    report = run_review(MaskStore.open(store_dir), video_ids=list(videos) or None, stale=stale,
+                        include_corrected=include_corrected, include_unflagged=include_unflagged, limit=limit,
+                        csv_path=csv_path, png_path=png_path, sheet_n=sheet_n, frames_root=frames_root)
     what = "stale correction(s)" if stale else "frame(s) to review"
     click.echo(format_table(report.rows(), max_rows=show or None))
     click.echo(f"{len(report.items)} {what}", err=True)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from hmtools.store.document import MASK_SOURCES
+
 if TYPE_CHECKING:  # pragma: no cover
     from hmtools.store.store import MaskStore
 
-YTVIS_LAYERS = ("effective", "pseudo", "corrected")
+YTVIS_LAYERS = MASK_SOURCES
 CATEGORIES = [{"id": 1, "name": "person", "supercategory": "person"}]
 
 
@@ -51,7 +53,7 @@ def store_to_ytvis(store: "MaskStore", *, layer: str = "effective", video_ids: S
         for obj_id in doc.object_ids:
             segs, boxes, areas = [None] * n, [None] * n, [None] * n
             for i in range(n):
-                rle = _object_mask(doc, layer, i, obj_id)
+                rle = doc.object_mask(layer, i, obj_id)
                 if rle is None or rle.area == 0:
                     continue
                 segs[i] = {"size": [h, w], "counts": rle.counts}
@@ -65,11 +67,3 @@ def store_to_ytvis(store: "MaskStore", *, layer: str = "effective", video_ids: S
     return {"info": {"description": f"hmtools mask store {store.root} ({layer} layer)"},
             "videos": videos, "annotations": annotations, "categories": CATEGORIES}
 
-
-def _object_mask(doc, layer: str, frame_idx: int, obj_id: int):
-    if layer == "effective":
-        hit = doc.effective_objects(frame_idx).get(obj_id)
-        return hit[1] if hit else None
-    entry = (doc.pseudo if layer == "pseudo" else doc.corrected)[frame_idx] or {}
-    m = entry.get(obj_id)
-    return m.rle if m is not None else None

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from hmtools.atomic import atomic_path, atomic_write_text
 from hmtools.errors import StoreError
-from hmtools.rle import union
+from hmtools.store.index_rows import doc_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -50,8 +50,6 @@ GENERATION_KEY = b"hmtools.index.generation"
 # Below this many changed documents a process pool costs more than it saves.
 MIN_DOCS_PER_WORKER = 64
 CHUNK_DOCS = 40
-
-META_COLUMNS = ("dataset", "action_type", "split", "synchronized", "event")
 
 
 def _schemas():
@@ -175,91 +173,6 @@ def index_is_current(store: "MaskStore") -> bool:
     """True when the index exists and no document was added, changed or removed since it was built."""
     p = _plan(store)
     return p.manifest is not None and not (p.added or p.changed or p.removed)
-
-
-# -- rows of one document -----------------------------------------------------------------------
-
-def doc_rows(doc) -> tuple[dict, dict]:
-    """Column lists (masks, frames) of one :class:`~hmtools.store.VideoDoc`.
-
-    A frames row exists when at least one layer holds a mask for the frame; its ``area`` and
-    ``fg_ratio`` are those of the effective mask (union over athletes of corrected-else-pseudo), its
-    ``source`` is ``pseudo``, ``corrected`` or ``mixed`` (some athletes from each), and ``flagged`` is
-    true when any pseudo mask of the frame is flagged for review.
-    """
-    from hmtools.store.document import mask_hash
-
-    h, w = doc.size_hw
-    hw = float(h * w)
-    meta = (doc.dataset, doc.action_type, doc.split, doc.synchronized, doc.event)
-    m = {k: [] for k in ("video_id", "frame_idx", "frame_name", "object_id", "layer", "counts", "area",
-                         "bbox_x", "bbox_y", "bbox_w", "bbox_h", "score", "review", "reasons",
-                         "status", "stale")}
-    f = {k: [] for k in ("video_id", "frame_idx", "frame_name", "n_objects", "area", "fg_ratio",
-                         "source", "pseudo_area", "corrected_area", "flagged")}
-    vid = doc.video_id
-    for i, name in enumerate(doc.frames):
-        pseudo = doc.pseudo[i] or {}
-        corrected = doc.corrected[i] or {}
-        if not pseudo and not corrected:
-            continue
-        for obj_id, pm in pseudo.items():
-            _mask_row(m, vid, i, name, obj_id, "pseudo", pm.rle)
-            m["score"].append(pm.quality.score)
-            m["review"].append(pm.flag.review)
-            m["reasons"].append(",".join(pm.flag.reasons) or None)
-            m["status"].append(None)
-            m["stale"].append(None)
-        for obj_id, c in corrected.items():
-            _mask_row(m, vid, i, name, obj_id, "corrected", c.rle)
-            m["score"].append(None)
-            m["review"].append(None)
-            m["reasons"].append(None)
-            m["status"].append(c.status)
-            p = pseudo.get(obj_id)
-            m["stale"].append(c.pseudo_hash != (mask_hash(p.rle) if p is not None else None))
-        objs = doc.effective_objects(i)
-        layers = {layer for layer, _ in objs.values()}
-        eff = _union_area([rle for _, rle in objs.values()])
-        f["video_id"].append(vid)
-        f["frame_idx"].append(i)
-        f["frame_name"].append(name)
-        f["n_objects"].append(len(objs))
-        f["area"].append(eff)
-        f["fg_ratio"].append(eff / hw if eff is not None else None)
-        f["source"].append(("mixed" if len(layers) > 1 else layers.pop()) if layers else None)
-        f["pseudo_area"].append(_union_area([pm.rle for pm in pseudo.values()]))
-        f["corrected_area"].append(_union_area([c.rle for c in corrected.values()]))
-        f["flagged"].append(any(pm.flag.review for pm in pseudo.values()))
-    for cols in (m, f):
-        n = len(cols["video_id"])
-        cols["height"] = [h] * n
-        cols["width"] = [w] * n
-        for key, value in zip(META_COLUMNS, meta):
-            cols[key] = [value] * n
-    return m, f
-
-
-def _union_area(rles: list) -> int | None:
-    """Area of the union of a frame's masks (``None`` for no masks); merges only when needed."""
-    if not rles:
-        return None
-    return rles[0].area if len(rles) == 1 else union(rles).area
-
-
-def _mask_row(m: dict, vid: str, i: int, name: str, obj_id: int, layer: str, rle) -> None:
-    m["video_id"].append(vid)
-    m["frame_idx"].append(i)
-    m["frame_name"].append(name)
-    m["object_id"].append(obj_id)
-    m["layer"].append(layer)
-    m["counts"].append(rle.counts.encode("ascii"))
-    m["area"].append(rle.area)
-    x, y, bw, bh = rle.bbox_xywh
-    m["bbox_x"].append(x)
-    m["bbox_y"].append(y)
-    m["bbox_w"].append(bw)
-    m["bbox_h"].append(bh)
 
 
 def _tables_of(paths: Sequence[str]) -> tuple["pa.Table", "pa.Table"]:

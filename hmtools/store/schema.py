@@ -74,7 +74,7 @@ def schema_errors(data: Any, *, limit: int = 1) -> list[str]:
 
 def validate_doc_file(path: Path) -> str | None:
     """The first problem of one document file as one line naming it, or ``None`` if it is valid."""
-    from hmtools.store.document import doc_from_json
+    from hmtools.store.doc_json import doc_from_json
 
     try:
         data = json.loads(Path(path).read_bytes())

@@ -26,7 +26,9 @@ from typing import Callable, Iterator
 
 from hmtools.atomic import atomic_write_text
 from hmtools.errors import StoreError
-from hmtools.store.document import VideoDoc, check_video_id, doc_from_json, doc_to_json
+from hmtools.store.doc_json import doc_from_json, doc_to_json
+from hmtools.store.document import VideoDoc
+from hmtools.store.records import check_video_id
 
 MARKER = "hmstore.json"
 FORMAT = {"format": "hmtools-store", "version": 1}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from helpers.correction_store import box_mask, make_store
 
-from hmtools.cvat import ImportRefused, export_cvat_task, format_import_report, import_cvat
+from hmtools.workflows.cvat_export import export_cvat_task
+from hmtools.workflows.cvat_import import ImportRefused, format_import_report, import_cvat
 from hmtools.formats.cvat_rle import coco_rle_to_cvat
 from hmtools.rle import mask_to_rle, rle_to_mask
 from hmtools.store import Flag, Quality, mask_hash
@@ -35,7 +36,7 @@ def _images(tree):
 
 def test_export_layout_and_xml(tmp_path):
     store = make_store(tmp_path)
-    rep = export_cvat_task(store.root, tmp_path / "task")
+    rep = export_cvat_task(store, tmp_path / "task")
     assert (rep.n_videos, rep.n_frames, rep.n_masks, rep.n_empty_frames) == (2, 8, 8, 0)
     files = sorted(p.relative_to(tmp_path / "task").as_posix() for p in (tmp_path / "task").rglob("*.*"))
     assert files == ["annotations.xml"] + [f"images/{v}/{k:05d}.jpg" for v in ("v1", "v2")
@@ -59,7 +60,7 @@ def test_export_layout_and_xml(tmp_path):
 
 def test_roundtrip_changes_exactly_the_edited_frames(tmp_path):
     store = make_store(tmp_path)
-    export_cvat_task(store.root, tmp_path / "task")
+    export_cvat_task(store, tmp_path / "task")
     xml_path = tmp_path / "task" / "annotations.xml"
     tree = ET.parse(xml_path)
     images = _images(tree)
@@ -71,13 +72,13 @@ def test_roundtrip_changes_exactly_the_edited_frames(tmp_path):
     before = _docs(store)
 
     # Dry run: reports, writes nothing.
-    rep = import_cvat(store.root, xml_path, annotator="ann", dry_run=True)
+    rep = import_cvat(store, xml_path, annotator="ann", dry_run=True)
     text = format_import_report(rep)
     assert "v1: 4 frame(s) would change" in text and "edited 1: 00002.jpg#1" in text
     assert "empty 1: 00003.jpg#1" in text and "dry run: nothing written" in text
     assert {v: d.corrected for v, d in _docs(store).items()} == {v: d.corrected for v, d in before.items()}
 
-    rep = import_cvat(store.root, xml_path, annotator="ann")
+    rep = import_cvat(store, xml_path, annotator="ann")
     after = _docs(store)
     statuses = {(c.video_id, c.frame_name): c.correction.status for c in rep.changes}
     assert statuses == {("v1", "00001.jpg"): "confirmed", ("v1", "00002.jpg"): "edited",
@@ -101,14 +102,14 @@ def test_roundtrip_changes_exactly_the_edited_frames(tmp_path):
     assert all(after[v].pseudo == before[v].pseudo for v in after)
 
     # Importing the same file again changes nothing (who/when kept).
-    rep2 = import_cvat(store.root, xml_path, annotator="other")
+    rep2 = import_cvat(store, xml_path, annotator="other")
     assert rep2.changes == [] and rep2.unchanged == 8
     assert store.read("v1").corrected[1][1].by == "ann"
 
 
 def test_flagged_only_zip_export_and_import_from_zip(tmp_path):
     store = make_store(tmp_path)
-    rep = export_cvat_task(store.root, tmp_path / "task.zip", flagged_only=True)
+    rep = export_cvat_task(store, tmp_path / "task.zip", flagged_only=True)
     assert rep.n_frames == 2  # frame 1 of each video is flagged
     with zipfile.ZipFile(tmp_path / "task.zip") as zf:
         names = sorted(zf.namelist())
@@ -118,17 +119,17 @@ def test_flagged_only_zip_export_and_import_from_zip(tmp_path):
         b'name="v1/', b'name="images/v1/')
     with zipfile.ZipFile(tmp_path / "cvat.zip", "w") as zf:
         zf.writestr("annotations.xml", xml)
-    rep = import_cvat(store.root, tmp_path / "cvat.zip", annotator="ann")
+    rep = import_cvat(store, tmp_path / "cvat.zip", annotator="ann")
     assert sorted((c.video_id, c.frame_idx, c.correction.status) for c in rep.changes) == [
         ("v1", 1, "confirmed"), ("v2", 1, "confirmed")]
     # Corrected frames leave the review queue: a second flagged export is empty of frames.
-    assert export_cvat_task(store.root, tmp_path / "again", flagged_only=True).n_frames == 0
+    assert export_cvat_task(store, tmp_path / "again", flagged_only=True).n_frames == 0
 
 
 def _refused(store, xml_path):
     before = _docs(store)
     with pytest.raises(ImportRefused) as err:
-        import_cvat(store.root, xml_path, annotator="ann")
+        import_cvat(store, xml_path, annotator="ann")
     after = _docs(store)
     assert {v: d.corrected for v, d in after.items()} == {v: d.corrected for v, d in before.items()}
     return err.value.problems
@@ -136,7 +137,7 @@ def _refused(store, xml_path):
 
 def test_unknown_video_size_mismatch_duplicate_refused(tmp_path):
     store = make_store(tmp_path)
-    export_cvat_task(store.root, tmp_path / "task")
+    export_cvat_task(store, tmp_path / "task")
     xml_path = tmp_path / "task" / "annotations.xml"
     tree = ET.parse(xml_path)
     root = tree.getroot()
@@ -164,14 +165,14 @@ def test_unknown_video_size_mismatch_duplicate_refused(tmp_path):
 ])
 def test_malformed_edits_refused(tmp_path, edit, error):
     store = make_store(tmp_path)
-    export_cvat_task(store.root, tmp_path / "task")
+    export_cvat_task(store, tmp_path / "task")
     xml_path = tmp_path / "task" / "annotations.xml"
     tree = ET.parse(xml_path)
     edit(_images(tree)["v1/00002.jpg"])
     tree.write(xml_path)
     before = _docs(store)
     with pytest.raises(Exception, match=error):
-        import_cvat(store.root, xml_path)
+        import_cvat(store, xml_path)
     assert {v: d.corrected for v, d in _docs(store).items()} == {v: d.corrected for v, d in before.items()}
 
 
@@ -180,7 +181,7 @@ def test_entity_declarations_refused(tmp_path):
     p = tmp_path / "evil.xml"
     p.write_text('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><annotations>&x;</annotations>')
     with pytest.raises(Exception, match="DOCTYPE/ENTITY"):
-        import_cvat(store.root, p)
+        import_cvat(store, p)
 
 
 def test_empty_frames_and_two_athletes(tmp_path):
@@ -192,7 +193,7 @@ def test_empty_frames_and_two_athletes(tmp_path):
               {1: (empty, Quality(empty=True), Flag(True, ("empty",))), 2: (b, Quality(), Flag())},
               {1: (empty, Quality(empty=True), Flag()), 2: (empty, Quality(empty=True), Flag())}]
     store = make_store(tmp_path, {"sync": ("5253B", frames)}, size_hw=size, objects=2)
-    export_cvat_task(store.root, tmp_path / "task")
+    export_cvat_task(store, tmp_path / "task")
     tree = ET.parse(tmp_path / "task" / "annotations.xml")
     images = _images(tree)
     assert [len(images[f"sync/0000{k}.jpg"].findall("mask")) for k in (1, 2, 3)] == [2, 1, 0]
@@ -205,7 +206,7 @@ def test_empty_frames_and_two_athletes(tmp_path):
                                         "width": str(width), "height": str(height)})
         ET.SubElement(m, "attribute", {"name": "athlete_id"}).text = "1"
     tree.write(tmp_path / "task" / "annotations.xml")
-    import_cvat(store.root, tmp_path / "task" / "annotations.xml", annotator="ann")
+    import_cvat(store, tmp_path / "task" / "annotations.xml", annotator="ann")
     doc = store.read("sync")
     c = doc.corrected
     assert (c[0][1].status, c[0][2].status) == ("confirmed", "confirmed")
@@ -217,12 +218,12 @@ def test_empty_frames_and_two_athletes(tmp_path):
 
 def test_stale_pseudo_hash_is_kept(tmp_path):
     store = make_store(tmp_path)
-    export_cvat_task(store.root, tmp_path / "task")
+    export_cvat_task(store, tmp_path / "task")
     # The pseudo layer of v1 frame 0 is regenerated after the export.
     with store.edit("v1") as doc:
         pm = doc.pseudo[0][1]
         doc.set_pseudo(0, 1, type(pm)(mask_to_rle(box_mask((12, 16), 0, 2, 0, 2)), pm.quality, pm.flag))
-    rep = import_cvat(store.root, tmp_path / "task" / "annotations.xml")
+    rep = import_cvat(store, tmp_path / "task" / "annotations.xml")
     assert "1 made against an older pseudo mask" in format_import_report(rep)
     doc = store.read("v1")
     assert list(doc.stale_corrections()) == [(0, 1)]
@@ -261,7 +262,7 @@ def test_coco_import_normalises_crowd_rle(tmp_path):
         ]}
     (tmp_path / "export" / "annotations").mkdir(parents=True)
     (tmp_path / "export" / "annotations" / "instances_default.json").write_text(json.dumps(coco))
-    rep = import_cvat(store.root, tmp_path / "export", annotator="ann")
+    rep = import_cvat(store, tmp_path / "export", annotator="ann")
     got = {(c.video_id, c.frame_idx): c.correction for c in rep.changes}
     assert got[("v1", 0)].status == "edited" and (rle_to_mask(got[("v1", 0)].rle) == edited).all()
     assert got[("v1", 1)].status == "empty"
@@ -271,7 +272,7 @@ def test_coco_import_normalises_crowd_rle(tmp_path):
     coco["annotations"][0]["segmentation"]["counts"] = counts[:-1]
     (tmp_path / "export" / "annotations" / "instances_default.json").write_text(json.dumps(coco))
     with pytest.raises(Exception, match="runs sum to"):
-        import_cvat(store.root, tmp_path / "export")
+        import_cvat(store, tmp_path / "export")
 
 
 def test_hostile_zip_import_refused(tmp_path):
@@ -280,7 +281,7 @@ def test_hostile_zip_import_refused(tmp_path):
         zf.writestr("annotations.xml", "<annotations/>")
         zf.writestr("../../escape.txt", "x")
     with pytest.raises(Exception, match="escapes the target folder"):
-        import_cvat(store.root, tmp_path / "evil.zip")
+        import_cvat(store, tmp_path / "evil.zip")
     assert not (tmp_path / "escape.txt").exists()
 
 

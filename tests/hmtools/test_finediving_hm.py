@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from hmtools.errors import StoreError
-from hmtools.formats.finediving_hm import (VideoTarget, export_hm, hm_folder, import_hm, import_targets,
-                                           mask_to_hm_image, read_hm_mask, target_from_doc)
+from hmtools.formats.finediving_hm import hm_folder, mask_to_hm_image, read_hm_mask
+from hmtools.workflows.finediving_hm import VideoTarget, export_hm, import_hm, import_targets, target_from_doc
 from hmtools.rle import mask_to_rle, rle_to_mask
 from hmtools.store import MaskStore, PseudoMask, VideoDoc
 
@@ -103,6 +103,19 @@ def test_corrected_layer_over_two_athletes(store, tmp_path):
     assert not rep.ok and "--overwrite" in rep.failed[0]
     assert import_hm(store, tmp_path / "hm", [target_from_doc(doc)], layer="corrected", overwrite=True,
                      workers=1, progress=False).ok
+
+
+def test_corrected_import_over_the_same_pseudo_masks_is_confirmed(store, tmp_path):
+    """The store's one status rule: a corrected mask equal to the pseudo mask is ``confirmed``.
+
+    Behaviour change (issue 10): import-hm used to write ``edited`` here; it never wrote ``confirmed``.
+    """
+    write_folder(tmp_path / "hm")
+    assert import_hm(store, tmp_path / "hm", [target()], layer="pseudo", workers=1, progress=False).ok
+    assert import_hm(store, tmp_path / "hm", [target()], layer="corrected", workers=1, progress=False).ok
+    doc = store.read(VID)
+    assert [doc.correction(i, 1).status for i in range(3)] == ["confirmed"] * 3
+    assert list(doc.stale_corrections()) == []
 
 
 def _corrupt_png(folder):

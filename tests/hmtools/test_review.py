@@ -83,7 +83,7 @@ def test_run_review_csv_and_contact_sheet(tmp_path):
     import cv2
 
     store = _flagged_store(tmp_path)
-    rep = run_review(store.root, csv_path=tmp_path / "q.csv", png_path=tmp_path / "sheet.png", sheet_n=2)
+    rep = run_review(store, csv_path=tmp_path / "q.csv", png_path=tmp_path / "sheet.png", sheet_n=2)
     with open(tmp_path / "q.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["video_id"], r["frame_idx"], r["frame"]) for r in rows] == [
@@ -102,7 +102,7 @@ def test_contact_sheet_survives_missing_frames(tmp_path):
 
     store = _flagged_store(tmp_path)
     shutil.rmtree(tmp_path / "frames")
-    rep = run_review(store.root, png_path=tmp_path / "sheet.png")
+    rep = run_review(store, png_path=tmp_path / "sheet.png")
     assert rep.png_path.is_file()
 
 

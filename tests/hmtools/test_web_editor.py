@@ -13,7 +13,8 @@ from helpers.correction_store import box_mask, make_store
 from hmtools.errors import HMError
 from hmtools.rle import mask_to_rle, rle_to_mask
 from hmtools.store import Flag, PseudoMask, Quality, mask_hash
-from hmtools.web.server import EditorApp, make_server, rle_to_runs
+from hmtools.web.app import EditorApp, rle_to_runs
+from hmtools.web.server import make_server
 
 SIZE = (12, 16)
 
@@ -22,7 +23,7 @@ SIZE = (12, 16)
 def served(tmp_path):
     """A running editor on a two-video store; yields (app, base_url, store)."""
     store = make_store(tmp_path, size_hw=SIZE, n_frames=4)
-    app = EditorApp(store.root, annotator="tester")
+    app = EditorApp(store, annotator="tester")
     server = make_server(app)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -69,7 +70,7 @@ def test_token_required_everywhere(served):
 
 def test_binds_loopback_only(tmp_path):
     store = make_store(tmp_path)
-    app = EditorApp(store.root, annotator="t")
+    app = EditorApp(store, annotator="t")
     for host in ("0.0.0.0", "192.168.1.5", "::"):
         with pytest.raises(HMError, match="127.0.0.1 only"):
             make_server(app, host=host)
@@ -78,7 +79,7 @@ def test_binds_loopback_only(tmp_path):
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.server_close()
-    assert len(app.token) >= 32 and app.token != EditorApp(store.root, annotator="t").token
+    assert len(app.token) >= 32 and app.token != EditorApp(store, annotator="t").token
 
 
 def test_queue_frame_image_and_save(served):
@@ -113,6 +114,21 @@ def test_queue_frame_image_and_save(served):
     assert doc.corrected[2][1].rle.area == 0
 
 
+def test_statuses_come_from_the_store_rule(tmp_path):
+    """Accepting an empty pseudo mask records ``empty`` (behaviour change, issue 10: it was
+    ``confirmed``); drawing exactly the pseudo mask records ``confirmed``."""
+    nobody = np.zeros(SIZE, bool)
+    store = make_store(tmp_path, {"v1": ("107B", [{1: (nobody, Quality(empty=True), Flag(True, ("empty",)))},
+                                                 {1: (box_mask(SIZE, 2, 8, 2, 7), Quality(), Flag())}])})
+    app = EditorApp(store, annotator="t")
+    for frame_idx, action in ((0, "accept"), (1, "mask")):
+        frame = app.frame("v1", frame_idx)
+        mask = rle_to_mask(store.read("v1").pseudo_mask(frame_idx, 1).rle)
+        app.save(_save_body(frame, 1, mask, action))
+    doc = store.read("v1")
+    assert [doc.correction(i, 1).status for i in range(2)] == ["empty", "confirmed"]
+
+
 @pytest.mark.parametrize("mutate, status, error", [
     (lambda b: b["objects"][0].update(runs=[1, 2]), 400, "runs sum to 3"),
     (lambda b: b["objects"][0].update(runs=[-1, 193]), 400, "integers in 0"),
@@ -145,7 +161,7 @@ def test_sam_reprompt_with_tiny_model(tmp_path):
     from hmtools.web.sam import SamPrompter
 
     store = make_store(tmp_path, size_hw=(48, 64))
-    app = EditorApp(store.root, annotator="t", sam=SamPrompter(build_tiny_sam))
+    app = EditorApp(store, annotator="t", sam=SamPrompter(build_tiny_sam))
     res = app.sam_predict({"video_id": "v1", "frame_idx": 0, "box_xyxy": [8, 8, 40, 40]})
     assert sum(res["runs"]) == 48 * 64 and res["area"] == sum(res["runs"][1::2])
     res2 = app.sam_predict({"video_id": "v1", "frame_idx": 0, "points": [[20, 20, 1], [5, 5, 0]]})
@@ -225,7 +241,7 @@ class _Served:
     """The editor on ``store`` in a background thread (context manager)."""
 
     def __init__(self, store, annotator):
-        self.app = EditorApp(store.root, annotator=annotator)
+        self.app = EditorApp(store, annotator=annotator)
         self.server = make_server(self.app)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

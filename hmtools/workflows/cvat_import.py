@@ -1,23 +1,12 @@
-"""CVAT round trip: export a task with the current masks as pre-annotations, import the corrections.
-
-Export (:func:`export_cvat_task`) writes a folder, or a ``.zip`` of the same::
-
-    annotations.xml                 "CVAT for images 1.1", one <image> per selected frame
-    labels.json                     the labels in CVAT's raw label-constructor form
-    images/<video_id>/<frame name>  the frame images (copied from a frame folder, or decoded)
-
-Create a CVAT task from ``images/`` (keep the sub-folders: CVAT names images by their relative
-path) with the labels of ``labels.json``, then "Upload annotations" -> "CVAT 1.1" ->
-``annotations.xml``. Each object's effective mask (corrected, else pseudo) becomes a ``<mask>``
-with the attributes ``athlete_id``, ``pseudo_hash`` (:func:`~hmtools.store.mask_hash` of the
-pseudo mask it shows) and ``flag_reasons``; see :mod:`hmtools.formats.cvat_xml` for empty frames.
+"""CVAT round trip, second half: import the corrections of a CVAT export into the corrected layer.
 
 Import (:func:`import_cvat`) reads CVAT's "CVAT for images 1.1" XML or "COCO 1.0" JSON (a file, an
 export folder or the zip CVAT downloads), matches every image by *name* — its last two path parts
 are ``<video_id>/<frame name>`` — never by CVAT's frame number, and turns each frame of the task
-into corrections, object by object: a mask equal to the current pseudo mask -> ``confirmed``; a
-different mask -> ``edited``; no mask (or the frame's ``empty`` tag) -> ``empty``. Several masks
-with one ``athlete_id`` in a frame are merged. A correction identical to the one already stored is
+into corrections, object by object, with the store's one status rule
+(:meth:`~hmtools.store.VideoDoc.make_correction`): a mask equal to the current pseudo mask ->
+``confirmed``; a different mask -> ``edited``; no mask (or the frame's ``empty`` tag) -> ``empty``.
+Several masks with one ``athlete_id`` in a frame are merged. A correction identical to the one already stored is
 left alone (its who/when are kept), so importing the same file twice changes nothing.
 ``pseudo_hash`` of a correction is the hash the annotator saw (the exported attribute) when given:
 if the pseudo layer was regenerated since the export, ``hmtools review --stale`` lists the frame.
@@ -29,29 +18,23 @@ nothing is written. Writes go through :meth:`MaskStore.edit` (atomic, under the 
 re-planned on the freshly read document inside the lock.
 
 Example:
-    >>> export_cvat_task("data/store", "task.zip", flagged_only=True, limit=500)   # doctest: +SKIP
-    >>> report = import_cvat("data/store", "cvat_export.zip", dry_run=True)         # doctest: +SKIP
-    >>> print(format_import_report(report))                                         # doctest: +SKIP
+    >>> report = import_cvat(MaskStore.open("data/store"), "cvat_export.zip", dry_run=True)  # doctest: +SKIP
+    >>> print(format_import_report(report))                                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import re
-import shutil
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from hmtools.atomic import atomic_path
 from hmtools.errors import HMError, StoreError
-from hmtools.formats.cvat_xml import EMPTY_TAG, CvatFrame, ImageOut, MaskOut
+from hmtools.formats.cvat_xml import EMPTY_TAG, CvatFrame
 from hmtools.rle import RLE, empty_rle, union
-from hmtools.store import Correction, MaskStore, VideoDoc, mask_hash, utc_now
+from hmtools.store import Correction, MaskStore, VideoDoc, utc_now
 
 TOOL = "cvat"
 _HASH_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -68,157 +51,6 @@ class ImportRefused(HMError):
             super().__init__(f"{source}: import refused, {len(problems)} problems (first: {problems[0]}); "
                              "nothing was written")
 
-
-# -- export ----------------------------------------------------------------------------------
-
-@dataclass
-class ExportReport:
-    """What :func:`export_cvat_task` wrote."""
-
-    out: Path
-    n_videos: int
-    n_frames: int
-    n_masks: int
-    n_empty_frames: int
-
-
-def select_frames(store: MaskStore, video_ids: Sequence[str] | None = None, *, flagged_only: bool = False,
-                  limit: int | None = None) -> dict[str, list[int]]:
-    """Frames to export per video: all frames, or the review queue's (worst ``limit`` first)."""
-    from hmtools.review import review_queue
-
-    ids = list(video_ids) if video_ids else store.video_ids()
-    for vid in ids:
-        if vid not in store:
-            raise StoreError(f"{store.root}: no video {vid!r} in the store")
-    if flagged_only:
-        chosen: dict[str, list[int]] = {}
-        for it in review_queue(store, ids, limit=limit):
-            chosen.setdefault(it.video_id, []).append(it.frame_idx)
-        return {vid: sorted(idx) for vid, idx in sorted(chosen.items())}
-    out, budget = {}, limit
-    for vid in ids:
-        n = store.read(vid).n_frames
-        take = n if budget is None else min(n, budget)
-        if take:
-            out[vid] = list(range(take))
-        if budget is not None:
-            budget -= take
-            if budget <= 0:
-                break
-    return out
-
-
-def frame_image_out(doc: VideoDoc, frame_idx: int, frame_id: int, label: str) -> ImageOut:
-    """The XML record of one frame: effective mask per object with its attributes."""
-    from hmtools.formats.cvat_rle import coco_rle_to_cvat
-
-    pseudo = doc.pseudo[frame_idx] or {}
-    masks = []
-    for obj_id, (layer, rle) in sorted(doc.effective_objects(frame_idx).items()):
-        if rle.area == 0:
-            continue
-        pm = pseudo.get(obj_id)
-        runs, left, top, width, height = coco_rle_to_cvat(rle)
-        masks.append(MaskOut(label, runs, left, top, width, height, {
-            "athlete_id": str(obj_id),
-            "pseudo_hash": mask_hash(pm.rle) if pm is not None else "",
-            "flag_reasons": ", ".join(pm.flag.reasons) if pm is not None else "",
-        }, source="auto" if layer == "pseudo" else "manual"))
-    return ImageOut(frame_id, f"{doc.video_id}/{doc.frames[frame_idx]}", doc.size_hw, tuple(masks),
-                    () if masks else (EMPTY_TAG,))
-
-
-def export_cvat_task(store_root: str | Path, out: str | Path, *, video_ids: Sequence[str] | None = None,
-                     flagged_only: bool = False, limit: int | None = None,
-                     frames_root: str | Path | None = None, label: str = "athlete",
-                     task_name: str | None = None) -> ExportReport:
-    """Write a CVAT task (folder, or ``.zip`` when ``out`` ends so) for the selected frames.
-
-    Args:
-        store_root: the mask store.
-        out: a new/empty folder, or a ``.zip`` path (written atomically).
-        video_ids: videos to export (default: all).
-        flagged_only: only the review queue's frames (flagged, not yet corrected).
-        limit: at most this many frames (the worst first with ``flagged_only``).
-        frames_root: where the frame images are, when ``doc.source`` does not say (see
-            :class:`hmtools.frames.FrameReader`).
-        label: the CVAT label of the athlete masks.
-
-    Raises:
-        StoreError / VideoError: unknown videos, missing frames, an occupied output folder.
-    """
-    import cv2
-    from tqdm import tqdm
-
-    from hmtools.formats.cvat_xml import cvat_labels_json, images_to_cvat_xml
-    from hmtools.frames import FrameReader
-
-    store = MaskStore.open(store_root)
-    out = Path(out)
-    as_zip = out.suffix.lower() == ".zip"
-    if as_zip and out.exists():
-        raise StoreError(f"{out}: already exists; choose a new file name")
-    if not as_zip and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise StoreError(f"{out}: exists and is not an empty folder")
-    selection = select_frames(store, video_ids, flagged_only=flagged_only, limit=limit)
-    reader = FrameReader(frames_root)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".cvat-export-", dir=out.parent))
-    try:
-        pending: list[tuple[str, ImageOut]] = []
-        n_masks = n_empty = 0
-        total = sum(len(v) for v in selection.values())
-        with tqdm(total=total, desc="export-cvat", unit="frame", disable=total < 200) as bar:
-            for vid, indices in selection.items():
-                doc = store.read(vid)
-                for i in indices:
-                    if not _safe_name(doc.frames[i]):
-                        raise StoreError(f"video {vid}: frame name {doc.frames[i]!r} is not a plain file name")
-                    rel = f"images/{vid}/{doc.frames[i]}"
-                    dst = workdir / rel
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    src = reader.frame_file(doc, i)
-                    if src is not None:
-                        shutil.copyfile(src, dst)
-                    else:
-                        rgb = reader.read_rgb(doc, i)
-                        ok, buf = cv2.imencode(Path(doc.frames[i]).suffix or ".jpg",
-                                               cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-                        if not ok:
-                            raise StoreError(f"video {vid}: cannot encode frame {doc.frames[i]}")
-                        dst.write_bytes(buf.tobytes())
-                    im = frame_image_out(doc, i, 0, label)
-                    n_masks += len(im.masks)
-                    n_empty += not im.masks
-                    pending.append((im.name, im))
-                    bar.update(1)
-        reader.close()
-        # CVAT numbers frames in name order: give our ids the same order.
-        pending.sort(key=lambda t: t[0])
-        images = [ImageOut(k, im.name, im.size_hw, im.masks, im.tags) for k, (_, im) in enumerate(pending)]
-        (workdir / "annotations.xml").write_bytes(images_to_cvat_xml(
-            images, task_name=task_name or out.stem, label=label, dumped=utc_now()))
-        (workdir / "labels.json").write_text(json.dumps(cvat_labels_json(label), indent=2) + "\n")
-        if as_zip:
-            with atomic_path(out) as tmp_zip, zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
-                for p in sorted(workdir.rglob("*")):
-                    if p.is_file():
-                        zf.write(p, p.relative_to(workdir).as_posix())
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            for p in sorted(workdir.iterdir()):
-                os.replace(p, out / p.name)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return ExportReport(out, len(selection), len(images), n_masks, n_empty)
-
-
-def _safe_name(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
-
-
-# -- import ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class PlannedCorrection:
@@ -332,26 +164,17 @@ def plan_frame(doc: VideoDoc, frame_idx: int, cf: CvatFrame, *, label: str, by: 
     if problems:
         return [], 0, problems
     changes, unchanged = [], 0
-    pseudo = doc.pseudo[frame_idx] or {}
-    existing = doc.corrected[frame_idx] or {}
     for obj_id in doc.object_ids:
-        pm = pseudo.get(obj_id)
-        now_hash = mask_hash(pm.rle) if pm is not None else None
         rle = union(per_object[obj_id]) if obj_id in per_object else empty_rle(doc.size_hw)
-        if rle.area == 0:
-            status, rle = "empty", empty_rle(doc.size_hw)
-        elif pm is not None and pm.rle.counts == rle.counts:
-            status = "confirmed"
-        else:
-            status = "edited"
-        old = existing.get(obj_id)
-        if old is not None and old.status == status and old.rle.counts == rle.counts:
+        corr = doc.make_correction(frame_idx, obj_id, rle, by=by, at=at, tool=TOOL,
+                                   pseudo_hash=seen_hash.get(obj_id, doc.pseudo_hash(frame_idx, obj_id)))
+        old = doc.correction(frame_idx, obj_id)
+        if old is not None and old.status == corr.status and old.rle.counts == corr.rle.counts:
             unchanged += 1
             continue
-        base_hash = seen_hash.get(obj_id, now_hash)
-        corr = Correction(rle, status=status, by=by, at=at, tool=TOOL, pseudo_hash=base_hash)
         changes.append(PlannedCorrection(doc.video_id, frame_idx, doc.frames[frame_idx], obj_id, corr,
-                                         old.status if old is not None else None, base_hash != now_hash))
+                                         old.status if old is not None else None,
+                                         doc.is_stale(frame_idx, obj_id, corr)))
     return changes, unchanged, []
 
 
@@ -378,12 +201,12 @@ def default_annotator() -> str:
         return "unknown"
 
 
-def import_cvat(store_root: str | Path, source: str | Path, *, annotator: str | None = None,
+def import_cvat(store: MaskStore, source: str | Path, *, annotator: str | None = None,
                 dry_run: bool = False, label: str = "athlete") -> ImportReport:
     """Import a CVAT export into the corrected layer (see the module doc for the rules).
 
     Args:
-        store_root: the mask store.
+        store: the mask store.
         source: ``annotations.xml``, ``instances_default.json``, an export folder or its zip.
         annotator: recorded as ``by`` (default ``$USER``).
         dry_run: plan and report, write nothing.
@@ -392,7 +215,6 @@ def import_cvat(store_root: str | Path, source: str | Path, *, annotator: str | 
     Raises:
         ImportRefused: listing every problem found; nothing was written.
     """
-    store = MaskStore.open(store_root)
     frames, where = load_cvat_frames(source)
     by, at = annotator or default_annotator(), utc_now()
     problems: list[str] = []

@@ -1,0 +1,256 @@
+"""A :class:`~hmtools.store.document.VideoDoc` to and from its JSON form, validated on the way in.
+
+The layout is specified by ``annotations/schema/video.schema.json`` and documented in
+``annotations/FORMAT.md``; :func:`doc_from_json` checks it by hand (fast, precise messages naming
+the file and the JSON path) and validates every RLE with :func:`hmtools.rle.validate_counts`.
+
+Example:
+    >>> doc_from_json(doc_to_json(doc), "videos/01__10.json") == doc   # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hmtools.errors import StoreError
+from hmtools.rle import RLE, fill_area_bbox, validate_counts
+from hmtools.store.document import VideoDoc
+from hmtools.store.layers import Layer
+from hmtools.store.records import (QUALITY_FIELDS, Correction, Flag, Producer, PseudoMask, Quality, TrackedObject,
+                                   check_video_id)
+
+SCHEMA_VERSION = 1
+_QUALITY_KEYS = frozenset(QUALITY_FIELDS)
+_QUALITY_FLAGS = frozenset(("empty", "border"))
+
+
+def _rle_json(rle: RLE) -> dict:
+    return {"counts": rle.counts, "area": rle.area, "bbox": list(rle.bbox_xywh)}
+
+
+def doc_to_json(doc: VideoDoc) -> dict:
+    """The JSON document (see annotations/FORMAT.md)."""
+    # Areas and boxes of freshly encoded masks: a few batched pycocotools calls, not two a mask.
+    fill_area_bbox([m.rle for layer in (doc.pseudo, doc.corrected) for _, _, m in layer.items()])
+
+    def pseudo_entry(m: PseudoMask) -> dict:
+        out = _rle_json(m.rle)
+        q = m.quality.to_json()
+        if q:
+            out["quality"] = q
+        if m.flag.review:
+            out["flag"] = {"review": True, "reasons": list(m.flag.reasons)}
+        return out
+
+    def corr_entry(c: Correction) -> dict:
+        out = _rle_json(c.rle)
+        out.update(status=c.status, by=c.by, at=c.at, tool=c.tool, pseudo_hash=c.pseudo_hash)
+        return out
+
+    def layer(frames, fn):
+        return [None if e is None else {str(k): fn(v) for k, v in sorted(e.items())} for e in frames]
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "video_id": doc.video_id,
+        "dataset": doc.dataset,
+        "key": doc.key,
+        "action_type": doc.action_type,
+        "split": doc.split,
+        "synchronized": doc.synchronized,
+        "event": doc.event,
+        "source": doc.source,
+        "height": doc.size_hw[0],
+        "width": doc.size_hw[1],
+        "frames": list(doc.frames),
+        "objects": [{"id": o.id, "label": o.label} for o in doc.objects],
+        "layers": {
+            "pseudo": {"producer": doc.producer.to_json() if doc.producer else None,
+                       "frames": layer(doc.pseudo, pseudo_entry)},
+            "corrected": {"frames": layer(doc.corrected, corr_entry)},
+        },
+    }
+
+
+class _Reader:
+    """Typed field access with one-line errors naming the file and the JSON path."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, path: str, msg: str):
+        raise StoreError(f"{self.where}: {path}: {msg}")
+
+    def get(self, obj: dict, key: str, types, path: str, *, optional=False):
+        if not isinstance(obj, dict):
+            self.fail(path, f"expected an object, got {type(obj).__name__}")
+        if key not in obj:
+            if optional:
+                return None
+            self.fail(f"{path}.{key}", "missing")
+        value = obj[key]
+        if value is None and optional:
+            return None
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            self.fail(f"{path}.{key}", f"expected {_type_names(types)}, got {type(value).__name__}")
+        return value
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _type_names(types) -> str:
+    return " or ".join(t.__name__ for t in _as_tuple(types))
+
+
+def doc_from_json(data: Any, where: str) -> VideoDoc:
+    """Parse and validate a JSON document; ``where`` (the file) prefixes every error.
+
+    Raises:
+        StoreError: for any structural problem; RLEError (also an HMError) for an invalid RLE.
+    """
+    r = _Reader(where)
+    if not isinstance(data, dict):
+        r.fail("$", f"expected an object, got {type(data).__name__}")
+    version = r.get(data, "schema_version", int, "$")
+    if version != SCHEMA_VERSION:
+        r.fail("$.schema_version", f"unsupported version {version} (this hmtools reads {SCHEMA_VERSION})")
+    h = r.get(data, "height", int, "$")
+    w = r.get(data, "width", int, "$")
+    frames = r.get(data, "frames", list, "$")
+    if not all(isinstance(f, str) for f in frames):
+        r.fail("$.frames", "expected a list of strings")
+    objects_json = r.get(data, "objects", list, "$")
+    objects = [TrackedObject(r.get(o, "id", int, f"$.objects[{i}]"),
+                             r.get(o, "label", str, f"$.objects[{i}]", optional=True) or "athlete")
+               for i, o in enumerate(objects_json)]
+    layers = r.get(data, "layers", dict, "$")
+    pseudo_json = r.get(layers, "pseudo", dict, "$.layers")
+    corrected_json = r.get(layers, "corrected", dict, "$.layers")
+    producer_json = r.get(pseudo_json, "producer", dict, "$.layers.pseudo", optional=True)
+    producer = None
+    if producer_json is not None:
+        p = "$.layers.pseudo.producer"
+        producer = Producer(backend=r.get(producer_json, "backend", str, p),
+                            params=r.get(producer_json, "params", dict, p, optional=True) or {},
+                            checkpoints=r.get(producer_json, "checkpoints", dict, p, optional=True) or {},
+                            created=r.get(producer_json, "created", str, p, optional=True) or "",
+                            tool_version=r.get(producer_json, "tool_version", str, p, optional=True) or "")
+
+    # Collect every RLE first and validate them in one vectorised pass.
+    entries: list[tuple[str, int, int, dict]] = []
+    for layer, layer_json in (("pseudo", pseudo_json), ("corrected", corrected_json)):
+        lf = r.get(layer_json, "frames", list, f"$.layers.{layer}")
+        if len(lf) != len(frames):
+            r.fail(f"$.layers.{layer}.frames", f"has {len(lf)} entries, expected one per frame ({len(frames)})")
+        for i, entry in enumerate(lf):
+            if entry is None:
+                continue
+            if not isinstance(entry, dict):
+                r.fail(f"$.layers.{layer}.frames[{i}]", "expected null or an object")
+            for key, m in entry.items():
+                if not (key.isascii() and key.isdigit()):
+                    r.fail(f"$.layers.{layer}.frames[{i}]", f"object key {key!r} is not a positive integer")
+                if not isinstance(m, dict) or not isinstance(m.get("counts"), str):
+                    r.fail(f"$.layers.{layer}.frames[{i}].{key}", "expected an object with a 'counts' string")
+                entries.append((layer, i, int(key), m))
+    labels = _EntryLabels(where, frames, entries)
+    areas = validate_counts([m["counts"] for *_, m in entries], [(h, w)] * len(entries), where=labels).tolist()
+
+    doc = VideoDoc(
+        video_id=r.get(data, "video_id", str, "$"), size_hw=(h, w), frames=tuple(frames), objects=objects,
+        dataset=r.get(data, "dataset", str, "$", optional=True), key=data.get("key"),
+        action_type=r.get(data, "action_type", str, "$", optional=True),
+        split=r.get(data, "split", str, "$", optional=True),
+        synchronized=r.get(data, "synchronized", bool, "$", optional=True),
+        event=r.get(data, "event", str, "$", optional=True),
+        source=r.get(data, "source", str, "$", optional=True),
+        producer=producer, pseudo=Layer(len(frames)), corrected=Layer(len(frames)))
+    try:
+        check_video_id(doc.video_id)
+    except StoreError as err:
+        r.fail("$.video_id", str(err))
+    size = (h, w)
+    for k, ((layer, i, obj_id, m), area) in enumerate(zip(entries, areas)):
+        bbox = m.get("bbox")
+        if m.get("area") != area:
+            raise StoreError(f"{labels[k]}: stored area {m.get('area')} but the RLE has {area} pixels")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and isinstance(bbox[0], int) and isinstance(bbox[1], int)
+                and isinstance(bbox[2], int) and isinstance(bbox[3], int)):
+            raise StoreError(f"{labels[k]}: bbox must be [x, y, w, h] integers")
+        rle = RLE(size, m["counts"], area, tuple(bbox))
+        try:
+            if layer == "pseudo":
+                value = _checked_instance(PseudoMask, {"rle": rle, "quality": _quality(m.get("quality"), labels, k),
+                                                       "flag": _flag(m.get("flag"), labels, k)})
+            else:
+                value = Correction(rle, status=m.get("status"), by=str(m.get("by", "")),
+                                   at=str(m.get("at", "")), tool=str(m.get("tool", "")),
+                                   pseudo_hash=m.get("pseudo_hash"))
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"{labels[k]}: {err}") from None
+        doc.layer(layer).put(i, obj_id, value)  # checked by doc.check() below
+    try:
+        doc.check()
+    except StoreError as err:
+        raise StoreError(f"{where}: {err}") from None
+    return doc
+
+
+class _EntryLabels(Sequence):
+    """``"<file>: layer L, frame F, object O"`` of each collected RLE, formatted only when an
+    error message needs one."""
+
+    def __init__(self, where: str, frames: list, entries: list):
+        self.where, self.frames, self.entries = where, frames, entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, k: int) -> str:
+        layer, i, obj_id, _ = self.entries[k]
+        return f"{self.where}: layer {layer}, frame {self.frames[i] if i < len(self.frames) else i}, object {obj_id}"
+
+
+_NO_QUALITY = Quality()
+_NO_FLAG = Flag()
+_QUALITY_DEFAULTS = dict.fromkeys(QUALITY_FIELDS)
+
+
+def _checked_instance(cls, fields: dict):
+    """An instance of a frozen dataclass from field values already checked, filled in one dict
+    update: its ``__init__`` costs an ``object.__setattr__`` a field (a third of the time spent on
+    a mask in :func:`doc_from_json`). Classes with a ``__post_init__`` go through ``__init__``."""
+    if "__post_init__" in vars(cls):
+        return cls(**fields)
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+def _quality(q: Any, labels: Sequence[str], k: int) -> Quality:
+    if q is None:
+        return _NO_QUALITY
+    if not isinstance(q, dict) or not q.keys() <= _QUALITY_KEYS:
+        raise StoreError(f"{labels[k]}: quality must be an object with keys from {QUALITY_FIELDS}")
+    for key, value in q.items():
+        if value is None:
+            continue
+        flag_field = key in _QUALITY_FLAGS
+        ok = isinstance(value, bool) if flag_field else (
+            isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not ok:
+            raise StoreError(f"{labels[k]}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
+                             f"got {value!r}")
+    return _checked_instance(Quality, {**_QUALITY_DEFAULTS, **q})
+
+
+def _flag(f: Any, labels: Sequence[str], k: int) -> Flag:
+    if f is None:
+        return _NO_FLAG
+    if not isinstance(f, dict) or not isinstance(f.get("reasons", []), list):
+        raise StoreError(f"{labels[k]}: flag must be {{'review': bool, 'reasons': [str]}}")
+    return Flag(bool(f.get("review")), tuple(str(x) for x in f.get("reasons", [])))
