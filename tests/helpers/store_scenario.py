@@ -42,7 +42,11 @@ def run_session(tmp: Path, editor_store=lambda store: store) -> dict[str, dict]:
 
     from hmtools.rle import mask_to_rle, rle_to_mask
     from hmtools.store import MaskStore, mask_hash
-    from hmtools.web.server import EditorApp, correction_key, rle_to_runs
+
+    try:
+        from hmtools.web.app import EditorApp, correction_key, rle_to_runs
+    except ImportError:  # the code before the editor's logic left web/server.py
+        from hmtools.web.server import EditorApp, correction_key, rle_to_runs
 
     data, store_dir = tmp / "synth", tmp / "store"
     _cli(["synth", str(data), *SYNTH_ARGS])
