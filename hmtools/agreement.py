@@ -206,12 +206,12 @@ def agreement_png(report: AgreementReport, out_png: str | Path) -> Path:
     return out_png
 
 
-def run_agreement(store_root: str | Path, *, video_ids: Sequence[str] | None = None, tolerance_px: float = 2.0,
+def run_agreement(store: MaskStore, *, video_ids: Sequence[str] | None = None, tolerance_px: float = 2.0,
                   png_path: str | Path | None = None, csv_path: str | Path | None = None) -> AgreementReport:
     """Everything ``hmtools agreement`` does: the report, and optionally its CSV and PNG."""
     from hmtools.review import write_csv
 
-    report = agreement_report(MaskStore.open(store_root), video_ids, tolerance_px)
+    report = agreement_report(store, video_ids, tolerance_px)
     if csv_path:
         write_csv(report.all_rows(), csv_path)
     if png_path:

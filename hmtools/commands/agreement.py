@@ -21,8 +21,9 @@ def agreement(store_dir, by, videos, tolerance_px, csv_path, png_path) -> None:
     """
     from hmtools.agreement import run_agreement
     from hmtools.review import format_table
+    from hmtools.store import MaskStore
 
-    report = run_agreement(store_dir, video_ids=list(videos) or None, tolerance_px=tolerance_px,
+    report = run_agreement(MaskStore.open(store_dir), video_ids=list(videos) or None, tolerance_px=tolerance_px,
                            png_path=png_path, csv_path=csv_path)
     click.echo(format_table(report.rows(by)))
     for path in (csv_path, png_path):

@@ -56,7 +56,7 @@ def test_report_per_video_and_action_type(tmp_path):
     with store.edit("v2") as doc:
         p = doc.pseudo[0][1].rle
         doc.set_correction(1, 1, _corr(mask_to_rle(np.roll(A, 3, axis=1)), "edited", p))  # IoU 4/28, F 2/3
-    rep = run_agreement(store.root, csv_path=tmp_path / "agr.csv", png_path=tmp_path / "agr.png")
+    rep = run_agreement(store, csv_path=tmp_path / "agr.csv", png_path=tmp_path / "agr.png")
     v1, v2, v3 = rep.videos
     assert (v1.n_frames, v1.n_reviewed, v1.n_compared, v1.n_changed) == (4, 3, 3, 2)
     assert v1.mean_iou == pytest.approx((1 + 0.6 + 0) / 3)
@@ -86,7 +86,7 @@ def test_partial_correction_uses_effective_mask(tmp_path):
     with store.edit("s") as doc:
         p = doc.pseudo[0][1].rle
         doc.set_correction(0, 1, _corr(empty_rle(SIZE), "empty", p))
-    (row,) = run_agreement(store.root).videos
+    (row,) = run_agreement(store).videos
     # pseudo union = 16 + 9 px, effective = athlete 2 only (9 px): IoU = 9 / 25.
     assert row.mean_iou == pytest.approx(9 / 25)
     assert row.n_changed == 1
