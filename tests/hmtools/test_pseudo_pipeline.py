@@ -329,3 +329,69 @@ def test_command_line(tmp_path):
                                       "--segmenter", "sam", "--sam-model", "vit_b", "--no-progress"])
     assert missing.exit_code != 0
     assert "sam_vit_b_01ec64.pth" in missing.output and "Traceback" not in missing.output
+
+
+# -- behaviour pinned to the code before the pipeline / offline split (issue 10, item 5) ------------
+# Digests of the stored documents (``created`` and ``source`` removed) and the first 8 hex digits of
+# every mask hash, from a run of the pre-split code on the same inputs. A change here is a change of
+# the masks or of the store content: it needs a reason, not a new number.
+
+def _doc_digest(store: MaskStore, video_id: str) -> str:
+    import hashlib
+    import json
+
+    doc = json.loads(store.path(video_id).read_text())
+    doc["layers"]["pseudo"]["producer"].pop("created")
+    doc["source"] = None
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+SQUARE_HASHES = ["143fed18", "2bdc6862", "18610d3d", "06a6c84c", "1cb96fdb", "4d70224e", "1acfd216", "91c685f6"]
+EMPTY = "8efbc9cb"  # object 2's box holds only background: an empty mask on every frame
+PINNED = {
+    "none+classical": ("b5d4aed6ac56c27b", [[h] for h in SQUARE_HASHES]),
+    "opencv+classical/2": ("9fb71ed827d73e9b", [[h, EMPTY] for h in
+                                                ["143fed18", "72fd4695", "0cd9bd33", *SQUARE_HASHES[3:]]]),
+    "none+classical/nobg": ("f87628e6059c486b", [[h, EMPTY] for h in
+                                                 ["143fed18", "ceadd745", "0cd9bd33", *SQUARE_HASHES[3:]]]),
+    "ostrack+sam/2": ("69c8c2925dd04678", [
+        ["1c8d8002", "19f12966"], ["eaa2dde8", "7e85456a"], ["bfe5aacc", "753c8341"], ["8594fe93", "444ea24d"],
+        ["7c4d46a5", "8a5e3a83"], ["1a26b999", "094e5e6d"], ["bb14e45a", "679fb3b1"], ["be49d2ca", "26d4246b"]]),
+}
+
+
+@pytest.mark.parametrize("case", list(PINNED))
+def test_pseudo_mask_run_matches_the_pinned_store_content(tmp_path, case):
+    import torch
+
+    from hmtools.pseudo.offline import ClassicalParams
+    from hmtools.store.document import mask_hash
+
+    square_clip(tmp_path / "v")
+    one = [Prompt("v", 0, 1, (8, 14, 20, 30))]
+    two = Prompts(one + [Prompt("v", 0, 2, (30, 5, 60, 40))])
+    backends = None
+    if case == "none+classical":
+        settings, prompts = PseudoMaskSettings(tracker="none", segmenter="classical"), Prompts(one)
+    elif case == "opencv+classical/2":
+        settings, prompts = PseudoMaskSettings(tracker="opencv", segmenter="classical"), two
+    elif case == "none+classical/nobg":
+        settings = PseudoMaskSettings(tracker="none", segmenter="classical",
+                                      classical=ClassicalParams(use_background=False))
+        prompts = two
+    else:
+        torch.manual_seed(0)
+        settings = PseudoMaskSettings(tracker="ostrack", segmenter="sam", ostrack_config="tiny",
+                                      sam_encoder_batch=3)
+        backends = Backends.from_parts(settings, SamSegmenter(build_tiny_sam(), encoder_batch=3),
+                                       build_ostrack("tiny"), {"sam": "ab" * 32, "ostrack": "cd" * 32})
+        prompts = two
+    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], tmp_path / "store", settings,
+                                    prompts=prompts, backends=backends, progress=False)
+    assert not summary.failed, summary.lines()
+    store = MaskStore.open(tmp_path / "store")
+    doc = store.read("v")
+    digest, hashes = PINNED[case]
+    assert [[mask_hash(doc.pseudo[i][o].rle)[:8] for o in sorted(doc.pseudo[i])]
+            for i in range(doc.n_frames)] == hashes
+    assert _doc_digest(store, "v") == digest
