@@ -8,7 +8,9 @@
   object's recent velocity.
 
 Both take each mask's box back before the next frame (``needs_mask_feedback``), so the pipeline
-segments their videos frame by frame.
+segments their videos frame by frame. MIL draws random samples from the C library's ``rand()``;
+each :class:`OpenCVTracker` reseeds it, so a video's boxes do not depend on the videos this process
+tracked before (resumed and sharded runs agree with one-shot runs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ import numpy as np
 
 from hmtools.errors import HMError
 from hmtools.pseudo.base import TrackedBox, box_iou_xyxy, clip_xyxy, pad_box
+
+
+def reseed_c_rand(seed: int = 1) -> None:
+    """Reseed the C library's ``rand()``, which ``cv2.TrackerMIL`` samples with and
+    ``cv2.setRNGSeed`` does not reach. ``1`` is the C default, so every video's boxes equal a fresh
+    process's. A no-op where the C library cannot be reached (Windows)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):
+        return
+    srand = getattr(libc, "srand", None)
+    if srand is not None:
+        srand(seed)
 
 class OpenCVTracker:
     """``cv2.TrackerMIL`` per object, restarted from the mask's box when they disagree.
@@ -42,6 +59,7 @@ class OpenCVTracker:
         if not hasattr(cv2, "TrackerMIL_create"):
             raise HMError("this OpenCV build has no TrackerMIL; use --tracker none")
         self._create = cv2.TrackerMIL_create
+        reseed_c_rand()  # one tracker per video: its boxes must not depend on earlier videos
         self.restart_iou, self.pad, self.min_side_px = restart_iou, pad, min_side_px
         self.trackers: dict[int, object] = {}
         self.boxes: dict[int, tuple[float, float, float, float]] = {}

@@ -36,3 +36,19 @@ def test_old_import_path_still_works():
     from hmtools.pseudo import offline, trackers
 
     assert offline.OpenCVTracker is trackers.OpenCVTracker and offline.box_iou_xyxy is box_iou_xyxy
+
+
+def test_opencv_tracker_boxes_do_not_depend_on_earlier_trackers():
+    """MIL samples with the C library's rand(); each tracker reseeds it, so a video tracked after
+    others (a resumed or sharded run) gets the boxes a fresh process gets."""
+    from helpers.pseudo_clips import panned_clip
+
+    frames, _ = panned_clip(n=6)
+
+    def track() -> list:
+        tr = OpenCVTracker()
+        tr.start(frames[0], 1, (25, 5, 33, 15))
+        return [tr.step(f)[1].box_xyxy for f in frames[1:]]
+
+    first = track()
+    assert all(track() == first for _ in range(3))
