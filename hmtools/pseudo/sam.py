@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hmtools.pseudo.base import SegmentResult
+from hmtools.pseudo.base import SegmentResult, Segmenter
 from hmtools.pseudo.checkpoints import load_state_file, require_checkpoint, strict_load
 
 SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
@@ -82,7 +82,7 @@ def build_tiny_sam(img_size: int = 64, seed: int = 0):
     return sam.eval()
 
 
-class SamSegmenter:
+class SamSegmenter(Segmenter):
     """Box prompts -> masks with a SAM model.
 
     Args:

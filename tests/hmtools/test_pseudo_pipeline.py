@@ -1,18 +1,18 @@
 """The pseudo-mask pipeline: offline backends end to end, per-video errors, resume, shards, GPU path
-on tiny models, HOG start, the real vtest.avi video, the command line."""
+on tiny models, HOG start, the real vtest.avi video, and store content pinned to the pre-split code."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from hmtools.errors import HMError
-from hmtools.pseudo.offline import ClassicalSegmenter, detect_people
+from hmtools.pseudo.base import box_iou_xyxy
+from hmtools.pseudo.classical import ClassicalParams
+from hmtools.pseudo.detector import detect_people
 from hmtools.pseudo.ostrack.build import build_ostrack
 from hmtools.pseudo.pipeline import (Backends, PseudoMaskSettings, VideoJob, generate_pseudo_masks,
                                      jobs_from_path, parse_shard, resolve_shard, shard_jobs)
@@ -22,30 +22,10 @@ from hmtools.rle import rle_to_mask
 from hmtools.store import MaskStore
 from hmtools.video import VideoSource, open_video
 
+from helpers.pseudo_clips import prompt_for, square_clip
+
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 needs_vtest = pytest.mark.skipif(not VTEST.is_file(), reason=f"{VTEST} absent (apt-get install opencv-doc)")
-
-
-def square_clip(folder: Path, n: int = 8, size_hw=(48, 64), seed: int = 0) -> list[np.ndarray]:
-    """A red square moving right over a static textured background; returns the true masks."""
-    rng = np.random.default_rng(seed)
-    h, w = size_hw
-    bg = cv2.GaussianBlur(rng.integers(60, 200, (h, w, 3), dtype=np.uint8), (5, 5), 0)
-    folder.mkdir(parents=True, exist_ok=True)
-    masks = []
-    for t in range(n):
-        img = bg.copy()
-        m = np.zeros((h, w), bool)
-        m[14:30, 8 + 2 * t:20 + 2 * t] = True
-        img[m] = (30, 30, 220)  # BGR red
-        cv2.imwrite(str(folder / f"{100 + t:05d}.png"), img)
-        masks.append(m)
-    return masks
-
-
-def prompt_for(video_id: str, mask: np.ndarray) -> Prompt:
-    ys, xs = np.nonzero(mask)
-    return Prompt(video_id, 0, 1, (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)))
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -275,8 +255,6 @@ def test_hog_finds_pedestrians_on_vtest(tmp_path):
     frame = next(open_video(VTEST).frames()).image_rgb
     found = detect_people(frame, max_people=3)
     assert found
-    from hmtools.pseudo.offline import box_iou_xyxy
-
     people = [LEFT_MAN_XYXY, (498, 156, 531, 235), (638, 240, 687, 323)]
     assert max(box_iou_xyxy(b, p) for b, _ in found for p in people) > 0.3
 
@@ -304,28 +282,58 @@ def test_vtest_prompt_box_gives_a_person_shaped_mask(tmp_path):
     assert np.all(np.abs(steps) < 15) and steps[:, 0].mean() > 2  # he walks to the right
 
 
-def test_command_line(tmp_path):
-    from cli import hmtools
+# -- behaviour pinned to the code before the pipeline / offline split (issue 10, item 5) ------------
+# Digests of the stored documents (``created`` and ``source`` removed) and the first 8 hex digits of
+# every mask hash, from a run of the pre-split code on the same inputs. A change here is a change of
+# the masks or of the store content: it needs a reason, not a new number.
 
-    truth = square_clip(tmp_path / "clip")
-    (tmp_path / "p.csv").write_text("video,frame,object_id,x1,y1,x2,y2\n" +
-                                    "clip,00100.png,1,{},{},{},{}\n".format(*prompt_for("clip", truth[0]).box_xyxy))
-    runner = CliRunner()
-    help_text = runner.invoke(hmtools, ["pseudo-mask", "--help"]).output
-    assert "Example: hmtools pseudo-mask" in help_text
-    args = ["pseudo-mask", str(tmp_path / "clip"), "--store", str(tmp_path / "store"), "--prompts",
-            str(tmp_path / "p.csv"), "--tracker", "none", "--no-progress"]
-    ok = runner.invoke(hmtools, args)
-    assert ok.exit_code == 0, ok.output
-    assert "1 done, 0 skipped" in ok.output
-    again = runner.invoke(hmtools, args)
-    assert again.exit_code == 0 and "0 done, 1 skipped" in again.output
-    shutil.rmtree(tmp_path / "clip")
-    (tmp_path / "clip.mp4").write_bytes(b"junk")
-    bad = runner.invoke(hmtools, ["pseudo-mask", str(tmp_path / "clip.mp4"), "--store", str(tmp_path / "store"),
-                                  "--prompts", str(tmp_path / "p.csv"), "--no-progress"])
-    assert bad.exit_code == 1 and "FAILED clip:" in bad.output
-    missing = runner.invoke(hmtools, ["pseudo-mask", str(tmp_path / "clip.mp4"), "--store", str(tmp_path / "s2"),
-                                      "--segmenter", "sam", "--sam-model", "vit_b", "--no-progress"])
-    assert missing.exit_code != 0
-    assert "sam_vit_b_01ec64.pth" in missing.output and "Traceback" not in missing.output
+def _doc_digest(store: MaskStore, video_id: str) -> str:
+    import hashlib
+    import json
+
+    doc = json.loads(store.path(video_id).read_text())
+    doc["layers"]["pseudo"]["producer"].pop("created")
+    doc["source"] = None
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+ONE = [Prompt("v", 0, 1, (8, 14, 20, 30))]
+TWO = ONE + [Prompt("v", 0, 2, (30, 5, 60, 40))]  # object 2's box holds only background
+SQUARE_HASHES = ["143fed18", "2bdc6862", "18610d3d", "06a6c84c", "1cb96fdb", "4d70224e", "1acfd216", "91c685f6"]
+EMPTY = "8efbc9cb"
+PINNED = {  # case: (settings, prompts, document digest, mask hashes per frame and object)
+    "none+classical": (dict(tracker="none"), ONE, "b5d4aed6ac56c27b", [[h] for h in SQUARE_HASHES]),
+    "opencv+classical/2": (dict(tracker="opencv"), TWO, "9fb71ed827d73e9b",
+                           [[h, EMPTY] for h in ["143fed18", "72fd4695", "0cd9bd33", *SQUARE_HASHES[3:]]]),
+    "none+classical/nobg": (dict(tracker="none", classical=ClassicalParams(use_background=False)), TWO,
+                            "f87628e6059c486b",
+                            [[h, EMPTY] for h in ["143fed18", "ceadd745", "0cd9bd33", *SQUARE_HASHES[3:]]]),
+    "ostrack+sam/2": (dict(tracker="ostrack", segmenter="sam", ostrack_config="tiny", sam_encoder_batch=3), TWO,
+                      "69c8c2925dd04678", [
+        ["1c8d8002", "19f12966"], ["eaa2dde8", "7e85456a"], ["bfe5aacc", "753c8341"], ["8594fe93", "444ea24d"],
+        ["7c4d46a5", "8a5e3a83"], ["1a26b999", "094e5e6d"], ["bb14e45a", "679fb3b1"], ["be49d2ca", "26d4246b"]]),
+}
+
+
+@pytest.mark.parametrize("case", list(PINNED))
+def test_pseudo_mask_run_matches_the_pinned_store_content(tmp_path, case):
+    import torch
+
+    from hmtools.store.document import mask_hash
+
+    fields, prompts, digest, hashes = PINNED[case]
+    square_clip(tmp_path / "v")
+    settings = PseudoMaskSettings(**{"segmenter": "classical", **fields})
+    backends = None
+    if settings.tracker == "ostrack":
+        torch.manual_seed(0)
+        backends = Backends.from_parts(settings, SamSegmenter(build_tiny_sam(), encoder_batch=3),
+                                       build_ostrack("tiny"), {"sam": "ab" * 32, "ostrack": "cd" * 32})
+    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], tmp_path / "store", settings,
+                                    prompts=Prompts(prompts), backends=backends, progress=False)
+    assert not summary.failed, summary.lines()
+    store = MaskStore.open(tmp_path / "store")
+    doc = store.read("v")
+    assert [[mask_hash(doc.pseudo[i][o].rle)[:8] for o in sorted(doc.pseudo[i])]
+            for i in range(doc.n_frames)] == hashes
+    assert _doc_digest(store, "v") == digest

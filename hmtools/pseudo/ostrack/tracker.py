@@ -140,6 +140,7 @@ class OSTrackTracker:
     """
 
     name = "ostrack"
+    needs_mask_feedback = False  # the official loop follows its own boxes
 
     def __init__(self, model: OSTrack, device: str = "cpu", half: bool = True):
         self.model = model.to(device).eval()

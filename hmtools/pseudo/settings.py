@@ -1,0 +1,89 @@
+"""The settings of a pseudo-mask run: one frozen dataclass that owns every default, and the hash
+that makes runs resumable.
+
+Backend names are checked against the registries of :mod:`hmtools.pseudo.backends`; which fields
+shape a backend's output (recorded in the producer's params and hashed) is declared there too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import Any, Sequence
+
+from hmtools.pseudo.backends import DETECTORS, SEGMENTERS, TRACKERS
+from hmtools.pseudo.classical import ClassicalParams
+from hmtools.pseudo.prompts import Prompt
+from hmtools.pseudo.quality import QualityThresholds
+
+
+@dataclass(frozen=True)
+class PseudoMaskSettings:
+    """Everything that configures a pseudo-mask run (library defaults live here).
+
+    Attributes:
+        tracker: a key of ``TRACKERS``: ``ostrack``, ``opencv`` (cv2 MIL) or ``none`` (previous
+            mask's box).
+        segmenter: a key of ``SEGMENTERS``: ``sam`` or ``classical`` (GrabCut).
+        ostrack_config / ostrack_checkpoint: ``vitb_256`` or ``vitb_384`` and its local file.
+        sam_model / sam_checkpoint: ``vit_h`` / ``vit_l`` / ``vit_b`` and its local file.
+        device: ``cpu`` or ``cuda`` (``cuda:<LOCAL_RANK>`` under torchrun).
+        detect: a key of ``DETECTORS`` (``hog``) to find people on the first ``detect_frames``
+            frames of videos without prompts; ``None`` to require prompts.
+        sam_encoder_batch: frames per SAM encoder call (only with ``ostrack``).
+        sam_multimask: pick the best of SAM's three masks by predicted IoU.
+        half: reduced precision on CUDA.
+        allow_pickled_objects: let checkpoints that pickled training objects load (placeholders).
+        prefetch_frames: frames decoded ahead in a background thread.
+    """
+
+    tracker: str = "opencv"
+    segmenter: str = "classical"
+    ostrack_config: str = "vitb_256"
+    ostrack_checkpoint: str | None = None
+    sam_model: str = "vit_h"
+    sam_checkpoint: str | None = None
+    device: str = "cpu"
+    detect: str | None = None
+    detect_frames: int = 10
+    sam_encoder_batch: int = 4
+    sam_multimask: bool = True
+    half: bool = True
+    allow_pickled_objects: bool = False
+    prefetch_frames: int = 8
+    classical: ClassicalParams = ClassicalParams()
+    thresholds: QualityThresholds = QualityThresholds()
+
+    def __post_init__(self):
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker must be one of {tuple(TRACKERS)}, got {self.tracker!r}")
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {tuple(SEGMENTERS)}, got {self.segmenter!r}")
+        if self.detect is not None and self.detect not in DETECTORS:
+            raise ValueError(f"detect must be one of {tuple(DETECTORS)} or None, got {self.detect!r}")
+        if self.detect_frames < 1 or self.sam_encoder_batch < 1 or self.prefetch_frames < 1:
+            raise ValueError("detect_frames, sam_encoder_batch and prefetch_frames must be >= 1")
+
+    @property
+    def backend(self) -> str:
+        return f"{self.tracker}+{self.segmenter}"
+
+    def output_params(self) -> dict:
+        """The settings that shape the masks (not device, batch sizes or prefetching): the common
+        ones, then each backend's ``params`` from its registry entry."""
+        p: dict[str, Any] = {"tracker": self.tracker, "segmenter": self.segmenter,
+                             "detect": self.detect, "detect_frames": self.detect_frames,
+                             "thresholds": asdict(self.thresholds)}
+        for name in TRACKERS[self.tracker].params + SEGMENTERS[self.segmenter].params:
+            value = getattr(self, name)
+            p[name] = asdict(value) if is_dataclass(value) else value
+        return p
+
+
+def settings_hash(settings: PseudoMaskSettings, checkpoints: dict[str, str],
+                  prompts: Sequence[Prompt]) -> str:
+    """sha256 (16 hex digits) over the output-shaping settings, checkpoint hashes and prompts."""
+    payload = {"params": settings.output_params(), "checkpoints": checkpoints,
+               "prompts": sorted([str(p.frame), p.object_id, list(p.box_xyxy)] for p in prompts)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
