@@ -70,7 +70,7 @@ def static_box_iou(root: Path, samples, prompts) -> float:
 def run_backend(label, settings, root, samples, prompts, work, baseline_fps, backends=None, iou=True):
     store = work / f"store_{label.replace('+', '_')}"
     jobs = [j for j in jobs_from_path(root, dataset="synthetic") if j.video_id in {s.video_id for s in samples}]
-    summary = generate_pseudo_masks(jobs, store, settings, prompts=prompts, backends=backends, progress=False)
+    summary = generate_pseudo_masks(jobs, MaskStore.open_or_create(store), settings, prompts=prompts, backends=backends, progress=False)
     t = summary.timer
     fps = t.frames / max(t.total_s, 1e-9)
     line = (f"{label:28s} {fps:8.1f} fps  x{fps / baseline_fps:6.3f} of decoding   "

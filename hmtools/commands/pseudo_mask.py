@@ -71,7 +71,7 @@ def pseudo_mask(source, store_root, dataset, split, prompts_path, truth_prompts,
         ostrack_checkpoint=ostrack_checkpoint, sam_model=sam_model, sam_checkpoint=sam_checkpoint,
         device=device, detect=detect, detect_frames=detect_frames, sam_encoder_batch=sam_batch,
         half=not full_precision, allow_pickled_objects=allow_pickled_objects)
-    summary = pipeline.pseudo_mask_source(source, store_root, settings, dataset=dataset, split=split,
+    summary = pipeline.pseudo_mask_source(source, pipeline.open_store(store_root), settings, dataset=dataset, split=split,
                                           prompts_path=prompts_path, truth_prompts=truth_prompts,
                                           n_objects=objects, shard=shard, progress=not no_progress)
     for line in summary.lines():

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from hmtools.errors import HMError, StoreError
 from hmtools.pseudo.backends import DETECTORS, SEGMENTERS, TRACKERS, Backends
@@ -34,15 +34,18 @@ from hmtools.pseudo.report import RunSummary, Timer, VideoOutcome, one_line_erro
 from hmtools.pseudo.settings import PseudoMaskSettings, settings_hash
 from hmtools.pseudo.video_loop import VideoMasks, run_video
 
+if TYPE_CHECKING:
+    from hmtools.store import MaskStore
+
 __all__ = ["DETECTORS", "SEGMENTERS", "TRACKERS", "Backends", "PseudoMaskSettings", "RunSummary", "Timer",
-           "VideoJob", "VideoMasks", "VideoOutcome", "generate_pseudo_masks", "jobs_from_path",
+           "VideoJob", "VideoMasks", "VideoOutcome", "generate_pseudo_masks", "jobs_from_path", "open_store",
            "parse_shard", "pseudo_mask_source", "resolve_device", "resolve_shard", "run_video", "safe_video_id",
            "settings_hash", "shard_jobs", "write_layer"]
 
 
 def write_layer(store, job: VideoJob, masks: VideoMasks, producer) -> None:
     """Replace the video's pseudo layer in ONE atomic write (the corrected layer is kept)."""
-    from hmtools.store import TrackedObject, VideoDoc
+    from hmtools.store import Layer, TrackedObject, VideoDoc
 
     names, size_hw = masks.frame_names, masks.size_hw
 
@@ -62,9 +65,8 @@ def write_layer(store, job: VideoJob, masks: VideoMasks, producer) -> None:
                 doc.objects.append(TrackedObject(obj_id))
         doc.clear_layer("pseudo")
         doc.producer = producer
-        for i, entry in enumerate(masks.layer):
-            for obj_id, pm in (entry or {}).items():
-                doc.set_pseudo(i, obj_id, pm)
+        for i, obj_id, pm in Layer(masks.layer).items():
+            doc.set_pseudo(i, obj_id, pm)
 
 
 def _already_done(store, video_id: str, wanted_hash: str) -> bool:
@@ -77,7 +79,8 @@ def _already_done(store, video_id: str, wanted_hash: str) -> bool:
     return doc.producer is not None and doc.producer.params.get("settings_hash") == wanted_hash
 
 
-def _open_store(root: str | Path):
+def open_store(root: str | Path) -> MaskStore:
+    """Open or create the store at ``root``, as several torchrun ranks may do at once."""
     from hmtools.store import MaskStore
 
     # Several ranks may create the store at once: retry while another one is half-way.
@@ -120,7 +123,7 @@ def _process(store, job: VideoJob, settings: PseudoMaskSettings, backends: Backe
                         flagged=sum(pm.flag.review for e in entries for pm in e.values()), timer=masks.timer)
 
 
-def generate_pseudo_masks(jobs: Iterable[VideoJob], store_root: str | Path,
+def generate_pseudo_masks(jobs: Iterable[VideoJob], store: MaskStore,
                           settings: PseudoMaskSettings = PseudoMaskSettings(),
                           prompts: Prompts | None = None, shard: tuple[int, int] | None = None,
                           backends: Backends | None = None, progress: bool = True) -> RunSummary:
@@ -128,7 +131,7 @@ def generate_pseudo_masks(jobs: Iterable[VideoJob], store_root: str | Path,
 
     Args:
         jobs: videos (see :func:`jobs_from_path`).
-        store_root: the mask store (created when missing).
+        store: the opened mask store (:func:`open_store` opens or creates one).
         settings: backends and parameters.
         prompts: start boxes; videos without prompts use ``settings.detect``.
         shard: ``(k, n)``; default from torchrun's environment, else everything.
@@ -143,7 +146,6 @@ def generate_pseudo_masks(jobs: Iterable[VideoJob], store_root: str | Path,
     shard = resolve_shard(shard)
     settings = replace(settings, device=resolve_device(settings.device))
     todo = shard_jobs(list(jobs), shard)
-    store = _open_store(store_root)
     if backends is None:
         backends = Backends(settings)
     prompts = prompts or Prompts([])
@@ -159,7 +161,7 @@ def generate_pseudo_masks(jobs: Iterable[VideoJob], store_root: str | Path,
     return RunSummary(outcomes, shard)
 
 
-def pseudo_mask_source(source: str | Path, store_root: str | Path, settings: PseudoMaskSettings = PseudoMaskSettings(),
+def pseudo_mask_source(source: str | Path, store: MaskStore, settings: PseudoMaskSettings = PseudoMaskSettings(),
                        *, dataset: str | None = None, split: str | None = None,
                        prompts_path: str | Path | None = None, truth_prompts: bool = False,
                        n_objects: int = VideoJob.n_objects, shard: str | None = None,
@@ -181,5 +183,5 @@ def pseudo_mask_source(source: str | Path, store_root: str | Path, settings: Pse
         from hmtools.pseudo.synth_eval import synth_prompts
 
         prompts = synth_prompts(source, open_dataset("synthetic", source).samples(split))
-    return generate_pseudo_masks(jobs, store_root, settings, prompts=prompts,
+    return generate_pseudo_masks(jobs, store, settings, prompts=prompts,
                                  shard=parse_shard(shard) if shard else None, progress=progress)

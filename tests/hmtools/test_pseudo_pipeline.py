@@ -14,7 +14,7 @@ from hmtools.pseudo.base import box_iou_xyxy
 from hmtools.pseudo.classical import ClassicalParams
 from hmtools.pseudo.detector import detect_people
 from hmtools.pseudo.ostrack.build import build_ostrack
-from hmtools.pseudo.pipeline import (Backends, PseudoMaskSettings, VideoJob, generate_pseudo_masks,
+from hmtools.pseudo.pipeline import (Backends, open_store, PseudoMaskSettings, VideoJob, generate_pseudo_masks,
                                      jobs_from_path, parse_shard, resolve_shard, shard_jobs)
 from hmtools.pseudo.prompts import Prompt, Prompts
 from hmtools.pseudo.sam import SamSegmenter, build_tiny_sam
@@ -39,7 +39,7 @@ def test_offline_pipeline_writes_masks_quality_and_provenance(tmp_path):
     truth = square_clip(tmp_path / "clip")
     jobs = jobs_from_path(tmp_path / "clip")
     assert [j.video_id for j in jobs] == ["clip"]
-    summary = generate_pseudo_masks(jobs, tmp_path / "store", OFFLINE,
+    summary = generate_pseudo_masks(jobs, open_store(tmp_path / "store"), OFFLINE,
                                     prompts=Prompts([prompt_for("clip", truth[0])]), progress=False)
     assert [o.status for o in summary.outcomes] == ["done"] and not summary.failed
     doc = MaskStore.open(tmp_path / "store").read("clip")
@@ -74,7 +74,7 @@ def test_offline_pipeline_iou_floor_on_the_synthetic_dataset(tmp_path):
     samples = open_dataset("synthetic", tmp_path / "synth").samples()
     assert any(s.synchronized for s in samples)
     summary = generate_pseudo_masks(jobs_from_path(tmp_path / "synth", dataset="synthetic"),
-                                    tmp_path / "store", OFFLINE,
+                                    open_store(tmp_path / "store"), OFFLINE,
                                     prompts=synth_prompts(tmp_path / "synth", samples), progress=False)
     assert not summary.failed
     store = MaskStore.open(tmp_path / "store")
@@ -94,7 +94,7 @@ def test_bad_videos_fail_one_by_one(tmp_path):
     jobs = [VideoJob(open_video(tmp_path / "in" / "good")), VideoJob(open_video(tmp_path / "in" / "broken")),
             *jobs_from_path(tmp_path / "in")]
     prompts = Prompts([prompt_for(v, truth[0]) for v in ("good", "broken", "corrupt", "empty")])
-    summary = generate_pseudo_masks(jobs, tmp_path / "store", OFFLINE, prompts=prompts, progress=False)
+    summary = generate_pseudo_masks(jobs, open_store(tmp_path / "store"), OFFLINE, prompts=prompts, progress=False)
     status = {o.video_id: (o.status, o.error) for o in summary.outcomes}
     assert status["good"] == ("done", None)
     assert status["broken"][0] == "failed" and "00103.png" in status["broken"][1]
@@ -113,12 +113,12 @@ def test_prompt_problems_are_per_video_errors(tmp_path):
     prompts = Prompts([prompt_for("a", truth[0]), Prompt("b", 99, 1, (1, 1, 9, 9), "p.csv:3"),
                        Prompt("c", 0, 1, (500, 500, 600, 600), "p.csv:4")])
     jobs = [VideoJob(open_video(tmp_path / v)) for v in ("a", "b", "c")]
-    summary = generate_pseudo_masks(jobs, tmp_path / "store", OFFLINE, prompts=prompts, progress=False)
+    summary = generate_pseudo_masks(jobs, open_store(tmp_path / "store"), OFFLINE, prompts=prompts, progress=False)
     errors = {o.video_id: o.error for o in summary.failed}
     assert set(errors) == {"b", "c"}
     assert errors["b"].startswith("p.csv:3: video b has no frame 99")
     assert errors["c"].startswith("p.csv:4: box") and "outside" in errors["c"]
-    none = generate_pseudo_masks(jobs[:1], tmp_path / "store2", OFFLINE, progress=False)
+    none = generate_pseudo_masks(jobs[:1], open_store(tmp_path / "store2"), OFFLINE, progress=False)
     assert "pass --prompts FILE or --detect hog" in none.failed[0].error
 
 
@@ -139,20 +139,20 @@ def test_interrupted_run_resumes_without_redoing_finished_videos(tmp_path):
     good = {v: VideoJob(open_video(tmp_path / v)) for v in truths}
     broken_v2 = Interrupting(**{f: getattr(good["v2"].source, f) for f in ("video_id", "path", "frame_paths")})
     with pytest.raises(KeyboardInterrupt):
-        generate_pseudo_masks([good["v1"], VideoJob(broken_v2), good["v3"]], store_root, OFFLINE,
+        generate_pseudo_masks([good["v1"], VideoJob(broken_v2), good["v3"]], open_store(store_root), OFFLINE,
                               prompts=prompts, progress=False)
     store = MaskStore.open(store_root)
     assert store.video_ids() == ["v1"]
     first = store.path("v1").read_bytes()
 
-    again = generate_pseudo_masks(list(good.values()), store_root, OFFLINE, prompts=prompts, progress=False)
+    again = generate_pseudo_masks(list(good.values()), open_store(store_root), OFFLINE, prompts=prompts, progress=False)
     assert [(o.video_id, o.status) for o in again.outcomes] == [("v1", "skipped"), ("v2", "done"), ("v3", "done")]
     assert store.path("v1").read_bytes() == first
 
     # Other settings (or other prompts for a video) redo exactly what they change.
     changed = Prompts([prompt_for(v, m[0]) for v, m in truths.items() if v != "v3"] +
                       [Prompt("v3", 0, 1, (6, 12, 22, 32))])
-    third = generate_pseudo_masks(list(good.values()), store_root, OFFLINE, prompts=changed, progress=False)
+    third = generate_pseudo_masks(list(good.values()), open_store(store_root), OFFLINE, prompts=changed, progress=False)
     assert [o.status for o in third.outcomes] == ["skipped", "skipped", "done"]
 
 
@@ -163,11 +163,11 @@ def test_regenerated_pseudo_layer_keeps_corrections(tmp_path):
     truth = square_clip(tmp_path / "v")
     job = VideoJob(open_video(tmp_path / "v"))
     store = MaskStore.create(tmp_path / "store")
-    generate_pseudo_masks([job], store.root, OFFLINE, prompts=Prompts([prompt_for("v", truth[0])]), progress=False)
+    generate_pseudo_masks([job], store, OFFLINE, prompts=Prompts([prompt_for("v", truth[0])]), progress=False)
     with store.edit("v") as doc:
         doc.set_correction(0, 1, Correction(mask_to_rle(truth[0]), "edited", "me", "2026-01-01T00:00:00Z", "test"))
     other = PseudoMaskSettings(tracker="none", segmenter="classical", detect_frames=3)
-    generate_pseudo_masks([job], store.root, other, prompts=Prompts([prompt_for("v", truth[0])]), progress=False)
+    generate_pseudo_masks([job], store, other, prompts=Prompts([prompt_for("v", truth[0])]), progress=False)
     doc = store.read("v")
     assert doc.producer.params["detect_frames"] == 3
     assert doc.corrected[0][1].status == "edited"
@@ -213,7 +213,7 @@ def test_ostrack_and_sam_path_batches_frames(tmp_path):
     sam = CountingSam(build_tiny_sam(), encoder_batch=3)
     backends = Backends.from_parts(settings, sam, build_ostrack("tiny"), {"sam": "ab" * 32, "ostrack": "cd" * 32})
     prompts = Prompts([prompt_for("v", truth[0]), Prompt("v", 0, 2, (30, 5, 60, 40))])
-    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], tmp_path / "store", settings,
+    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], open_store(tmp_path / "store"), settings,
                                     prompts=prompts, backends=backends, progress=False)
     assert not summary.failed
     assert sam.calls == [3, 3, 1]
@@ -228,7 +228,7 @@ def test_ostrack_and_sam_path_batches_frames(tmp_path):
 def test_hog_detector_unavailable_or_empty(tmp_path, monkeypatch):
     square_clip(tmp_path / "v", n=3)
     settings = PseudoMaskSettings(tracker="none", segmenter="classical", detect="hog", detect_frames=2)
-    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], tmp_path / "store", settings,
+    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], open_store(tmp_path / "store"), settings,
                                     progress=False)
     assert "no person detected in the first 2 frames" in summary.failed[0].error
     monkeypatch.delattr(cv2, "HOGDescriptor")
@@ -264,7 +264,7 @@ def test_hog_finds_pedestrians_on_vtest(tmp_path):
 def test_vtest_prompt_box_gives_a_person_shaped_mask(tmp_path):
     clip = vtest_clip(tmp_path / "vtest", 10)
     prompts = Prompts([Prompt("vtest", 0, 1, LEFT_MAN_XYXY)])
-    summary = generate_pseudo_masks([VideoJob(open_video(clip))], tmp_path / "store",
+    summary = generate_pseudo_masks([VideoJob(open_video(clip))], open_store(tmp_path / "store"),
                                     PseudoMaskSettings(tracker="opencv", segmenter="classical"),
                                     prompts=prompts, progress=False)
     assert not summary.failed
@@ -329,7 +329,7 @@ def test_pseudo_mask_run_matches_the_pinned_store_content(tmp_path, case):
         torch.manual_seed(0)
         backends = Backends.from_parts(settings, SamSegmenter(build_tiny_sam(), encoder_batch=3),
                                        build_ostrack("tiny"), {"sam": "ab" * 32, "ostrack": "cd" * 32})
-    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], tmp_path / "store", settings,
+    summary = generate_pseudo_masks([VideoJob(open_video(tmp_path / "v"))], open_store(tmp_path / "store"), settings,
                                     prompts=Prompts(prompts), backends=backends, progress=False)
     assert not summary.failed, summary.lines()
     store = MaskStore.open(tmp_path / "store")
