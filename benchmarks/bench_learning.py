@@ -58,9 +58,10 @@ def probes(data: Path, frame_size_hw: tuple[int, int], num_exemplars: int) -> di
     """Rungs 1-3 on the test split (fitted on the training split)."""
     import cv2
 
-    from fineparser.data import ExemplarChooser, build_clip_table
+    from fineparser.exemplars import ExemplarChooser
     from fineparser.metrics import spearman_rho
     from fineparser.probes import exemplar_baseline, mask_shape_features, ridge_fit_predict
+    from fineparser.sampling import build_clip_table
     from hmtools.datasets import open_dataset
     from hmtools.synth.generate import MASKS_DIR, TRUTH_JSON
 
@@ -93,7 +94,8 @@ def probes(data: Path, frame_size_hw: tuple[int, int], num_exemplars: int) -> di
 
 def train_and_eval(data: Path, store: Path, masks: str, seed: int, run_dir: Path,
                    overrides: list[str]) -> dict:
-    from fineparser.engine import build_table, open_samples, run_training
+    from fineparser.engine import run_training
+    from fineparser.inputs import build_table, open_samples
     from fineparser.evaluation import attention_iou_rows, load_trained_model, run_eval
     from fineparser.train_config import load_train_config
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fineparser.inputs import autocast, build_table, masks_to_snippets, open_samples, to_snippets
 from fineparser.train_config import TrainConfig, save_train_config
 from hmtools.errors import DatasetError, HMError
 
@@ -65,7 +66,7 @@ class TrainResult:
     last_metrics: dict
 
 
-# -- set-up shared with evaluation and prediction ---------------------------------------------------
+# -- set-up ------------------------------------------------------------------------------------------
 
 def seed_everything(seed: int) -> None:
     import random
@@ -73,45 +74,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
     torch.manual_seed(seed)
-
-
-def open_samples(cfg: TrainConfig) -> list:
-    """The dataset's samples (AQA-7: one class or all), defects skipped with a warning."""
-    from hmtools.datasets import open_dataset
-
-    options = {}
-    if cfg.dataset == "aqa7" and cfg.dataset_class != "all":
-        options["classes"] = (cfg.dataset_class,)
-    ds = open_dataset(cfg.dataset, cfg.data_root, on_defect="warn", **options)
-    if ds.defects:
-        log.warning("%s: %d clip(s) skipped as defective (first: %s)", cfg.data_root,
-                    len(ds.defects), ds.defects[0])
-    samples = ds.samples()
-    if not samples:
-        raise DatasetError(f"{cfg.data_root}: no usable clips for dataset {cfg.dataset!r}")
-    return samples
-
-
-def build_table(cfg: TrainConfig, mcfg, samples: list, masks: str | None = None,
-                mask_splits: tuple[str, ...] | None = ("train",)):
-    """The :class:`~fineparser.data.ClipTable` of all samples, masks of the training split
-    (which includes the clips that ``val_share`` then holds out as split ``"val"``)."""
-    from fineparser.data import DATASET_SAMPLING, build_clip_table, hold_out_validation
-
-    masks = cfg.masks if masks is None else masks
-    if masks != "none" and not mcfg.sap:
-        log.warning("masks=%s but the model has no SAP (model.sap=false): masks are not used", masks)
-        masks = "none"
-    store = None
-    if masks != "none":
-        from hmtools.store import MaskStore
-
-        store = MaskStore.open(cfg.store)
-    table = build_clip_table(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], masks, store,
-                             mask_splits)
-    if cfg.val_share > 0:
-        hold_out_validation(table, cfg.val_share, cfg.seed)
-    return table
 
 
 def build_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -143,19 +105,6 @@ def build_scheduler(optimizer, cfg: TrainConfig):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on CUDA when enabled; a no-op context on the CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
-
-
-def to_snippets(clips: torch.Tensor, mcfg, device: torch.device) -> torch.Tensor:
-    """(B, F, 3, H, W) uint8 windows -> (B, N, 3, T, H, W) normalised snippets on ``device``."""
-    from fineparser.model.preprocess import frames_to_snippets, normalize_frames
-
-    x = normalize_frames(clips.to(device, non_blocking=True), mcfg, channel_dim=-3)
-    return frames_to_snippets(x, mcfg)
-
-
 # -- one step ----------------------------------------------------------------------------------------
 
 def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
@@ -165,11 +114,10 @@ def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
 
     Args:
         model: the UniFineParser (or its DDP wrapper).
-        batch: a collated :class:`~fineparser.data.PairItem`.
+        batch: a collated :class:`~fineparser.dataset.PairItem`.
         use_masks: add L_A where frames carry masks (SAP models only).
         score_scale: scores are divided by it (``TrainConfig.score_scale``).
     """
-    from fineparser.data import masks_to_snippets
     from fineparser.losses import (attention_loss, mask_targets, score_loss, snippet_transitions,
                                    soft_labels, temporal_loss)
 
@@ -220,7 +168,8 @@ class Trainer:
                  resume_state: dict | None = None):
         from torch_ema import ExponentialMovingAverage
 
-        from fineparser.data import ClipCache, ExemplarChooser, PairDataset
+        from fineparser.dataset import ClipCache, PairDataset
+        from fineparser.exemplars import ExemplarChooser
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
 
@@ -378,7 +327,7 @@ class Trainer:
     def _loader(self, epoch: int):
         from torch.utils.data import DataLoader, DistributedSampler
 
-        from fineparser.data import worker_init
+        from fineparser.dataset import worker_init
 
         self.pairs.set_epoch(epoch)
         sampler = DistributedSampler(self.pairs, num_replicas=self.info.world_size, rank=self.info.rank,

@@ -57,9 +57,9 @@ def encode_rows(model, table, rows: Sequence[int], mcfg, info, batch_size: int =
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    from fineparser.data import ClipDataset, worker_init
+    from fineparser.dataset import ClipDataset, worker_init
     from fineparser.distributed import gather_objects
-    from fineparser.engine import autocast, to_snippets
+    from fineparser.inputs import autocast, to_snippets
 
     mine = list(rows)[info.rank::info.world_size]
     loader = DataLoader(ClipDataset(table, mine, mcfg.frame_size_hw, resize_scale, cache),
@@ -120,8 +120,8 @@ def attention_iou_rows(model, table, rows: Sequence[int], mcfg, device: torch.de
     """Mean :func:`~fineparser.metrics.attention_iou` of the SAP attention on ``rows`` against
     the table's masks (pooled to the attention's size like ``M_gt``); ``nan`` without SAP or
     masks. The model runs in ``eval()`` mode; masks never enter it."""
-    from fineparser.data import ClipDataset, masks_to_snippets
-    from fineparser.engine import to_snippets
+    from fineparser.dataset import ClipDataset
+    from fineparser.inputs import masks_to_snippets, to_snippets
     from fineparser.losses import mask_targets
     from fineparser.metrics import attention_iou
 
@@ -258,7 +258,7 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
     """
     from fineparser.checkpoint import load_checkpoint
     from fineparser.distributed import init_distributed
-    from fineparser.engine import build_table, open_samples
+    from fineparser.inputs import build_table, open_samples
     from fineparser.train_config import load_train_config
 
     checkpoint = Path(checkpoint)
@@ -273,7 +273,7 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
     split = split or cfg.eval_split
     samples = open_samples(cfg)
     table = build_table(cfg, mcfg, samples, masks="none")
-    from fineparser.data import ExemplarChooser
+    from fineparser.exemplars import ExemplarChooser
 
     rows = table.indices(split)
     if not rows:
@@ -320,7 +320,7 @@ def _finite(x: float) -> float | None:
 
 def _split_attention_iou(model, cfg, mcfg, samples, split: str, device) -> float:
     """Attention IoU on ``split`` against the store's corrected masks, when it has them."""
-    from fineparser.engine import build_table
+    from fineparser.inputs import build_table
     from hmtools.errors import HMError
 
     if not (mcfg.sap and cfg.store):

@@ -1,7 +1,7 @@
 """``fineparser predict``: the score of one video, its per-step Delta table and attention pictures.
 
 The video (a file OpenCV reads, or a folder of frames) is sampled like the training clips of the
-checkpoint's dataset (:data:`fineparser.data.DATASET_SAMPLING`), centrally cropped, and compared
+checkpoint's dataset (:data:`fineparser.sampling.DATASET_SAMPLING`), centrally cropped, and compared
 with M exemplars of the given action type (AN; the given difficulty for DD) from the training split
 of the checkpoint's dataset (``--set data_root=...`` when the data moved). The score is the mean of
 the M single-exemplar predictions (Eq. 10).
@@ -69,7 +69,7 @@ def read_window(source: str | Path, num_frames: int, sampling: str,
     Frame folders decode only the sampled frames; a video file is decoded once, keeping every frame
     already cropped (its true length is only known at the end).
     """
-    from fineparser.data import sample_frame_indices
+    from fineparser.sampling import sample_frame_indices
     from hmtools.video import VideoSource, open_video, prefetch
 
     src = open_video(source)
@@ -108,8 +108,10 @@ def predict_video(source: str | Path, checkpoint: str | Path, action_type: str,
         VideoError, CheckpointError: unreadable video or checkpoint.
     """
     from fineparser.checkpoint import load_checkpoint
-    from fineparser.data import DATASET_SAMPLING, CropParams, ExemplarChooser, window_transitions
-    from fineparser.engine import build_table, open_samples, to_snippets
+    from fineparser.exemplars import ExemplarChooser
+    from fineparser.inputs import build_table, open_samples, to_snippets
+    from fineparser.sampling import DATASET_SAMPLING, window_transitions
+    from fineparser.transforms import CropParams
     from fineparser.evaluation import encode_rows, load_trained_model
     from fineparser.train_config import load_train_config
     from fineparser.distributed import DistInfo, resolve_device

@@ -128,32 +128,6 @@ def test_optimizer_groups_follow_the_paper():
     assert {g["name"]: g["lr"] for g in faster_sap.param_groups}["sap"] == 0.05
 
 
-def test_aqa7_one_class_first_frames_no_transitions(tmp_path):
-    import numpy as np
-    import scipy.io
-
-    from fineparser.engine import build_table, open_samples
-
-    split = tmp_path / "Split_4"
-    split.mkdir()
-    scipy.io.savemat(split / "split_4_train_list.mat",
-                     {"consolidated_train_list": np.array([[1, 1, 80.5], [1, 2, 45.0], [3, 1, 60.0]])})
-    scipy.io.savemat(split / "split_4_test_list.mat", {"consolidated_test_list": np.array([[1, 3, 70.0]])})
-    for folder, n in {"diving-out/001": 30, "diving-out/002": 25, "diving-out/003": 40,
-                      "ski_big_air-out/001": 30}.items():
-        (tmp_path / "Seven" / folder).mkdir(parents=True)
-        for i in range(1, n + 1):
-            (tmp_path / "Seven" / folder / f"img_{i:05d}.jpg").write_bytes(b"")
-    cfg = load_train_config(None, ["dataset=aqa7", f"data_root={tmp_path}", "dataset_class=diving",
-                                   "masks=none", "model_preset=tiny"])
-    samples = open_samples(cfg)
-    assert sorted(s.video_id for s in samples) == ["diving-001", "diving-002", "diving-003"]
-    table = build_table(cfg, cfg.model_config(), samples)
-    row = table.video_ids.index("diving-002")                       # 25 frames, F = 23
-    assert table.frame_idx[row].tolist() == list(range(23))          # the first F frames
-    assert not table.transitions_valid.any() and table.mask_ref is None
-
-
 @pytest.mark.slow
 def test_a_short_seeded_run_learns_a_legible_fixture(tmp_path):
     """The trainer must visibly learn: on clips whose score is the size of a bright square, a

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from fineparser.data import ExemplarChooser, build_clip_table
 from fineparser.distributed import DistInfo
 from fineparser.evaluation import evaluate_rows, write_predictions_csv
+from fineparser.exemplars import ExemplarChooser
 from fineparser.model import build_model, get_config
+from fineparser.sampling import build_clip_table
 from hmtools.datasets import open_dataset
 
 CPU = DistInfo(0, 1, 0, torch.device("cpu"))
