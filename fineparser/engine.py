@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fineparser.inputs import autocast, build_table, masks_to_snippets, open_samples, to_snippets
+from fineparser.inputs import autocast, masks_to_snippets, open_data, to_snippets
 from fineparser.train_config import TrainConfig, save_train_config
 from hmtools.errors import DatasetError, HMError
 
@@ -169,7 +169,6 @@ class Trainer:
         from torch_ema import ExponentialMovingAverage
 
         from fineparser.dataset import ClipCache, PairDataset
-        from fineparser.exemplars import ExemplarChooser
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
 
@@ -180,11 +179,10 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
-        samples = open_samples(cfg)
-        self.table = build_table(cfg, self.mcfg, samples)
+        data = open_data(cfg, self.mcfg)
+        self.table, self.chooser = data.table, data.chooser
         train_rows = self.table.indices("train")
         self.eval_rows = self.table.indices(cfg.eval_split)
-        self.chooser = ExemplarChooser(self.table, train_rows, self.mcfg.exemplar_setting)
         lonely = [r for r in train_rows if not self.chooser.has_exemplar(r)]
         if lonely:
             log.warning("%d training clip(s) have no exemplar candidate (%s) and are not used as "
@@ -194,11 +192,7 @@ class Trainer:
         if not self.train_rows:
             raise DatasetError(f"{cfg.data_root}: no training pair can be formed "
                                f"({len(train_rows)} training clips, setting {self.mcfg.exemplar_setting})")
-        self.eval_plan, fallback = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed)
-        if fallback:
-            log.warning("%d %s clip(s) have no exemplar candidate in the training split; they vote "
-                        "with the closest difficulties (first: %s)", len(fallback), cfg.eval_split,
-                        self.table.video_ids[fallback[0]])
+        self.eval_plan, _ = data.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed, cfg.eval_split)
         self.cache = ClipCache() if cfg.cache_clips else None
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
                                  train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip,
@@ -406,13 +400,12 @@ class Trainer:
         from contextlib import nullcontext
 
         from fineparser.evaluation import evaluate_rows
+        from fineparser.predictor import Predictor
 
         ctx = self.ema.average_parameters() if self.ema is not None else nullcontext()
         with ctx:
-            return evaluate_rows(self.model, self.table, self.eval_rows, self.eval_plan, self.mcfg, self.info,
-                                 batch_size=self.cfg.eval_batch_size, workers=self.cfg.workers,
-                                 amp=self.cfg.amp, resize_scale=self.cfg.resize_scale,
-                                 score_scale=self.cfg.score_scale, cache=self.cache)
+            predictor = Predictor.from_config(self.model, self.table, self.cfg, self.info, self.cache)
+            return evaluate_rows(predictor, self.eval_rows, self.eval_plan)
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> TrainResult:
@@ -432,14 +425,12 @@ def run_training(config: str | Path | None = None, overrides: tuple[str, ...] | 
             run folder defaults to the checkpoint's.
         fields: values of dedicated options (``data_root=...``); ``None`` is ignored.
     """
-    from fineparser.checkpoint import load_checkpoint
+    from fineparser.run import load_run_config
     from fineparser.train_config import load_train_config
 
     if resume is None:
         return train(load_train_config(config, overrides, **fields))
     resume = Path(resume)
-    ckpt = load_checkpoint(resume)
     run_dir = resume if resume.is_dir() else resume.parent
-    base = {**ckpt["train_config"], "run_dir": str(run_dir)}
-    cfg = load_train_config(config, overrides, base=base, **fields)
+    ckpt, cfg = load_run_config(resume, overrides, config, {"run_dir": str(run_dir)}, **fields)
     return Trainer(cfg, resume=resume, resume_state=ckpt).fit()

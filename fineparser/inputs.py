@@ -2,20 +2,23 @@
 
 * **Samples and the clip table**: :func:`open_samples` reads the configured dataset,
   :func:`build_table` samples every clip's window and gathers the configured masks
-  (:mod:`fineparser.sampling`), holding out ``val_share`` of the training split as ``"val"``.
+  (:mod:`fineparser.sampling`), holding out ``val_share`` of the training split as ``"val"``;
+  :func:`open_data` does both and adds the exemplar pool (the training split), the set-up that
+  training, evaluation and prediction share (:class:`RunData`).
 * **Batches to the network**: :func:`to_snippets` turns uint8 clip windows into normalised
   snippets on the device, :func:`masks_to_snippets` cuts the window masks the same way, and
   :func:`autocast` is the mixed-precision context every forward pass runs in.
 
 Example:
-    >>> samples = open_samples(cfg)                                     # doctest: +SKIP
-    >>> table = build_table(cfg, cfg.model_config(), samples, masks="none")  # doctest: +SKIP
+    >>> data = open_data(cfg, cfg.model_config(), masks="none")         # doctest: +SKIP
+    >>> plan, fallback = data.plan(data.table.indices("test"), m=10, seed=0, split="test")  # doctest: +SKIP
     >>> x = to_snippets(batch.frames, mcfg, device)     # (B, N, 3, T, H, W)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 
@@ -77,6 +80,37 @@ def build_table(cfg, mcfg, samples: list, masks: str | None = None,
     if cfg.val_share > 0:
         hold_out_validation(table, cfg.val_share, cfg.seed)
     return table
+
+
+@dataclass
+class RunData:
+    """A run's clips: the samples, their :class:`~fineparser.sampling.ClipTable` and the exemplar
+    pool (an :class:`~fineparser.exemplars.ExemplarChooser` over the training split)."""
+
+    samples: list
+    table: object
+    chooser: object
+
+    def plan(self, rows: list[int], m: int, seed: int, split: str) -> tuple[dict[int, list[int]], list[int]]:
+        """Up to ``m`` exemplars per query row (:meth:`ExemplarChooser.plan`), with a warning
+        naming the rows of ``split`` that had to fall back to the closest difficulties."""
+        plan, fallback = self.chooser.plan(rows, m, seed)
+        if fallback:
+            log.warning("%d %s clip(s) have no exemplar of their %s in the training split; they use the "
+                        "closest difficulties instead (first: %s)", len(fallback), split,
+                        "action type" if self.chooser.setting == "AN" else "difficulty",
+                        self.table.video_ids[fallback[0]])
+        return plan, fallback
+
+
+def open_data(cfg, mcfg, masks: str | None = None) -> RunData:
+    """:func:`open_samples`, :func:`build_table` (masks as :func:`build_table` reads them) and the
+    exemplar pool of the training split in the model's exemplar setting."""
+    from fineparser.exemplars import ExemplarChooser
+
+    samples = open_samples(cfg)
+    table = build_table(cfg, mcfg, samples, masks)
+    return RunData(samples, table, ExemplarChooser(table, table.indices("train"), mcfg.exemplar_setting))
 
 
 def autocast(device: torch.device, enabled: bool):
