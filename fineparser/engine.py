@@ -3,7 +3,8 @@
 :func:`train` runs a whole training from a :class:`~fineparser.train_config.TrainConfig`:
 
 * Adam with the paper's learning-rate groups (I3D and tau 1e-4, ResNet and heads 1e-3) and the
-  configured per-epoch schedule; exponential moving average of the weights (torch-ema), used for
+  configured per-epoch schedule (:mod:`fineparser.optim`); data from :mod:`fineparser.inputs` and
+  :mod:`fineparser.dataset`; exponential moving average of the weights (torch-ema), used for
   every evaluation; bfloat16 autocast on CUDA when ``amp`` (no loss scaling needed); gradient-norm
   clipping.
 * Loss ``L = L_A + L_T + L_E`` (Eq. 8): L_A over the SAP attention of query and exemplar where a
@@ -17,6 +18,8 @@
   epochs if asked, and one JSON line in ``metrics.jsonl`` (also printed).
 * Under ``torchrun`` the model is wrapped in DistributedDataParallel (see
   :mod:`fineparser.distributed`); only rank 0 writes files.
+* Evaluation (every ``eval_every`` epochs) goes through the same
+  :class:`~fineparser.predictor.Predictor` as ``fineparser eval`` and ``fineparser predict``.
 
 Resuming is exact: data order and augmentation depend only on (seed, epoch, index), so a run
 interrupted after epoch k and resumed gives the same epoch k + 1 as an uninterrupted run.
@@ -36,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from fineparser.inputs import autocast, masks_to_snippets, open_data, to_snippets
+from fineparser.optim import build_optimizer, build_scheduler
 from fineparser.train_config import TrainConfig, save_train_config
 from hmtools.errors import DatasetError, HMError
 
@@ -48,7 +51,6 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 SKIPPED_FILE = "skipped.jsonl"
 CURVES_FILE = "curves.png"
-LR_GROUPS = {"i3d": "lr_i3d", "temperature": "lr_tau", "sve": "lr_sve", "sap": "lr_sap"}  # else lr_heads
 
 
 class TrainingDiverged(HMError):
@@ -64,45 +66,6 @@ class TrainResult:
     best_rho: float
     best_epoch: int
     last_metrics: dict
-
-
-# -- set-up ------------------------------------------------------------------------------------------
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-
-
-def build_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with one parameter group per model component (``name`` kept in each group)."""
-    groups = []
-    for name, params in model.parameter_groups().items():
-        lr = getattr(cfg, LR_GROUPS.get(name, "lr_heads"))
-        lr = cfg.lr_heads if lr is None else lr
-        groups.append({"params": params, "lr": lr, "name": name})
-    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
-
-
-def lr_factor(epoch: int, cfg: TrainConfig) -> float:
-    """Learning-rate multiplier of epoch ``epoch`` (0-based): warm-up, then the schedule."""
-    if epoch < cfg.warmup_epochs:
-        return (epoch + 1) / (cfg.warmup_epochs + 1)
-    e = epoch - cfg.warmup_epochs
-    if cfg.schedule == "constant":
-        return 1.0
-    if cfg.schedule == "step":
-        return cfg.step_gamma ** (e // cfg.step_epochs)
-    span = max(1, cfg.epochs - cfg.warmup_epochs - 1)
-    cos = 0.5 * (1 + math.cos(math.pi * min(e, span) / span))
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos
-
-
-def build_scheduler(optimizer, cfg: TrainConfig):
-    """Per-epoch LambdaLR of :func:`lr_factor` (its state holds no function: weights_only-safe)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
 
 
 # -- one step ----------------------------------------------------------------------------------------
@@ -168,6 +131,7 @@ class Trainer:
                  resume_state: dict | None = None):
         from torch_ema import ExponentialMovingAverage
 
+        from fineparser.checkpoint import seed_everything
         from fineparser.dataset import ClipCache, PairDataset
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
@@ -230,25 +194,11 @@ class Trainer:
                 "metrics": metrics}
 
     def _resume(self, path: str | Path, ckpt: dict | None = None) -> None:
-        from fineparser.checkpoint import load_checkpoint, load_model_state, set_rng_state
-        from hmtools.errors import CheckpointError
+        from fineparser.checkpoint import load_checkpoint, restore_training_state
 
         ckpt = load_checkpoint(path) if ckpt is None else ckpt
-        load_model_state(self.model, ckpt["model"], path)
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-            if self.ema is not None:
-                if ckpt.get("ema") is None:
-                    raise ValueError("it has no EMA state but ema_decay > 0")
-                self.ema.load_state_dict(ckpt["ema"])
-                self.ema.to(self.info.device)
-        except (ValueError, KeyError, RuntimeError) as err:
-            raise CheckpointError(f"{path}: cannot resume the optimiser/scheduler/EMA ({err})") from None
-        self.epoch = int(ckpt["epoch"])
-        self.best_rho = float(ckpt["best_rho"])
-        self.best_epoch = int(ckpt["best_epoch"])
-        set_rng_state(ckpt["rng"])
+        self.epoch, self.best_rho, self.best_epoch = restore_training_state(
+            ckpt, path, self.model, self.optimizer, self.scheduler, self.ema, self.info.device)
 
     def _save(self, metrics: dict, improved: bool) -> None:
         from fineparser.checkpoint import copy_checkpoint, save_checkpoint
