@@ -58,9 +58,10 @@ def probes(data: Path, frame_size_hw: tuple[int, int], num_exemplars: int) -> di
     """Rungs 1-3 on the test split (fitted on the training split)."""
     import cv2
 
-    from fineparser.data import ExemplarChooser, build_clip_table
+    from fineparser.exemplars import ExemplarChooser
     from fineparser.metrics import spearman_rho
     from fineparser.probes import exemplar_baseline, mask_shape_features, ridge_fit_predict
+    from fineparser.sampling import build_clip_table
     from hmtools.datasets import open_dataset
     from hmtools.synth.generate import MASKS_DIR, TRUTH_JSON
 
@@ -93,8 +94,11 @@ def probes(data: Path, frame_size_hw: tuple[int, int], num_exemplars: int) -> di
 
 def train_and_eval(data: Path, store: Path, masks: str, seed: int, run_dir: Path,
                    overrides: list[str]) -> dict:
-    from fineparser.engine import build_table, open_samples, run_training
-    from fineparser.evaluation import attention_iou_rows, load_trained_model, run_eval
+    from fineparser.engine import run_training
+    from fineparser.evaluation import attention_iou_rows, run_eval
+    from fineparser.inputs import build_table, open_samples
+    from fineparser.predictor import Predictor
+    from fineparser.run import load_trained_model
     from fineparser.train_config import load_train_config
 
     t0 = time.perf_counter()
@@ -107,10 +111,7 @@ def train_and_eval(data: Path, store: Path, masks: str, seed: int, run_dir: Path
     cfg = load_train_config(None, [f"store={store}", "masks=gtm"],
                             base=json.loads((run_dir / "config.json").read_text()))
     table = build_table(cfg, model.config, open_samples(cfg), masks="gtm", mask_splits=("test",))
-    import torch
-
-    iou = attention_iou_rows(model, table, table.indices("test"), model.config, torch.device("cpu"),
-                             cfg.resize_scale)
+    iou = attention_iou_rows(Predictor(model, table, resize_scale=cfg.resize_scale), table.indices("test"))
     return {"rho": report.metrics.rho, "rl2": report.metrics.rl2, "iou": iou, "train_s": train_s}
 
 

@@ -47,7 +47,7 @@ def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: 
                model_overrides: tuple[str, ...] = ()) -> dict:
     from torch.utils.data import DataLoader
 
-    from fineparser.data import worker_init
+    from fineparser.dataset import worker_init
     from fineparser.engine import Trainer, compute_losses
     from fineparser.train_config import load_train_config
 
@@ -88,7 +88,7 @@ def bench_demo(data: Path, store: Path, batches: int, batch_size: int, workers: 
 
 
 def bench_paper(steps: int, device: torch.device) -> dict:
-    from fineparser.data import ClipItem, PairItem
+    from fineparser.dataset import ClipItem, PairItem
     from fineparser.engine import compute_losses
     from fineparser.model import build_model, get_config
 

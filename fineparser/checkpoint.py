@@ -10,6 +10,9 @@ A checkpoint is a dict of tensors, numbers, strings, lists and dicts only (no pi
      "rng": {"torch": uint8 tensor, "cuda": [uint8 tensors], "numpy": {...}, "python": [...]},
      "metrics": the epoch's metrics line}
 
+:func:`restore_training_state` puts model, optimiser, scheduler, EMA and RNG states back (the
+trainer's resume; :func:`seed_everything` is a fresh run's start).
+
 Files are written with :func:`hmtools.atomic.atomic_path` (temporary file in the same folder,
 fsynced, renamed, the folder fsynced): a run killed while saving leaves the previous checkpoint
 intact.
@@ -59,6 +62,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
                          n["gauss"]))
     version, py_state, py_gauss = state["python"]
     random.setstate((version, tuple(py_state), py_gauss))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (a run's start; a resume restores them)."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def restore_training_state(ckpt: dict[str, Any], path: str | Path, model, optimizer, scheduler, ema,
+                           device: torch.device) -> tuple[int, float, int]:
+    """Put a checkpoint's model, optimiser, scheduler, EMA and RNG states back for an exact resume.
+
+    Returns:
+        ``(epoch, best_rho, best_epoch)`` stored in it.
+
+    Raises:
+        CheckpointError: weights, optimiser, scheduler or EMA that do not fit (names ``path``).
+    """
+    load_model_state(model, ckpt["model"], path)
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ema is not None:
+            if ckpt.get("ema") is None:
+                raise ValueError("it has no EMA state but ema_decay > 0")
+            ema.load_state_dict(ckpt["ema"])
+            ema.to(device)
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: cannot resume the optimiser/scheduler/EMA ({err})") from None
+    set_rng_state(ckpt["rng"])
+    return int(ckpt["epoch"]), float(ckpt["best_rho"]), int(ckpt["best_epoch"])
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

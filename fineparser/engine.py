@@ -3,7 +3,8 @@
 :func:`train` runs a whole training from a :class:`~fineparser.train_config.TrainConfig`:
 
 * Adam with the paper's learning-rate groups (I3D and tau 1e-4, ResNet and heads 1e-3) and the
-  configured per-epoch schedule; exponential moving average of the weights (torch-ema), used for
+  configured per-epoch schedule (:mod:`fineparser.optim`); data from :mod:`fineparser.inputs` and
+  :mod:`fineparser.dataset`; exponential moving average of the weights (torch-ema), used for
   every evaluation; bfloat16 autocast on CUDA when ``amp`` (no loss scaling needed); gradient-norm
   clipping.
 * Loss ``L = L_A + L_T + L_E`` (Eq. 8): L_A over the SAP attention of query and exemplar where a
@@ -17,6 +18,8 @@
   epochs if asked, and one JSON line in ``metrics.jsonl`` (also printed).
 * Under ``torchrun`` the model is wrapped in DistributedDataParallel (see
   :mod:`fineparser.distributed`); only rank 0 writes files.
+* Evaluation (every ``eval_every`` epochs) goes through the same
+  :class:`~fineparser.predictor.Predictor` as ``fineparser eval`` and ``fineparser predict``.
 
 Resuming is exact: data order and augmentation depend only on (seed, epoch, index), so a run
 interrupted after epoch k and resumed gives the same epoch k + 1 as an uninterrupted run.
@@ -36,9 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from fineparser.inputs import autocast, masks_to_snippets, open_data, to_snippets
+from fineparser.optim import build_optimizer, build_scheduler
 from fineparser.train_config import TrainConfig, save_train_config
 from hmtools.errors import DatasetError, HMError
 
@@ -47,7 +51,6 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 SKIPPED_FILE = "skipped.jsonl"
 CURVES_FILE = "curves.png"
-LR_GROUPS = {"i3d": "lr_i3d", "temperature": "lr_tau", "sve": "lr_sve", "sap": "lr_sap"}  # else lr_heads
 
 
 class TrainingDiverged(HMError):
@@ -65,97 +68,6 @@ class TrainResult:
     last_metrics: dict
 
 
-# -- set-up shared with evaluation and prediction ---------------------------------------------------
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-
-
-def open_samples(cfg: TrainConfig) -> list:
-    """The dataset's samples (AQA-7: one class or all), defects skipped with a warning."""
-    from hmtools.datasets import open_dataset
-
-    options = {}
-    if cfg.dataset == "aqa7" and cfg.dataset_class != "all":
-        options["classes"] = (cfg.dataset_class,)
-    ds = open_dataset(cfg.dataset, cfg.data_root, on_defect="warn", **options)
-    if ds.defects:
-        log.warning("%s: %d clip(s) skipped as defective (first: %s)", cfg.data_root,
-                    len(ds.defects), ds.defects[0])
-    samples = ds.samples()
-    if not samples:
-        raise DatasetError(f"{cfg.data_root}: no usable clips for dataset {cfg.dataset!r}")
-    return samples
-
-
-def build_table(cfg: TrainConfig, mcfg, samples: list, masks: str | None = None,
-                mask_splits: tuple[str, ...] | None = ("train",)):
-    """The :class:`~fineparser.data.ClipTable` of all samples, masks of the training split
-    (which includes the clips that ``val_share`` then holds out as split ``"val"``)."""
-    from fineparser.data import DATASET_SAMPLING, build_clip_table, hold_out_validation
-
-    masks = cfg.masks if masks is None else masks
-    if masks != "none" and not mcfg.sap:
-        log.warning("masks=%s but the model has no SAP (model.sap=false): masks are not used", masks)
-        masks = "none"
-    store = None
-    if masks != "none":
-        from hmtools.store import MaskStore
-
-        store = MaskStore.open(cfg.store)
-    table = build_clip_table(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], masks, store,
-                             mask_splits)
-    if cfg.val_share > 0:
-        hold_out_validation(table, cfg.val_share, cfg.seed)
-    return table
-
-
-def build_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with one parameter group per model component (``name`` kept in each group)."""
-    groups = []
-    for name, params in model.parameter_groups().items():
-        lr = getattr(cfg, LR_GROUPS.get(name, "lr_heads"))
-        lr = cfg.lr_heads if lr is None else lr
-        groups.append({"params": params, "lr": lr, "name": name})
-    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
-
-
-def lr_factor(epoch: int, cfg: TrainConfig) -> float:
-    """Learning-rate multiplier of epoch ``epoch`` (0-based): warm-up, then the schedule."""
-    if epoch < cfg.warmup_epochs:
-        return (epoch + 1) / (cfg.warmup_epochs + 1)
-    e = epoch - cfg.warmup_epochs
-    if cfg.schedule == "constant":
-        return 1.0
-    if cfg.schedule == "step":
-        return cfg.step_gamma ** (e // cfg.step_epochs)
-    span = max(1, cfg.epochs - cfg.warmup_epochs - 1)
-    cos = 0.5 * (1 + math.cos(math.pi * min(e, span) / span))
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos
-
-
-def build_scheduler(optimizer, cfg: TrainConfig):
-    """Per-epoch LambdaLR of :func:`lr_factor` (its state holds no function: weights_only-safe)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
-
-
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on CUDA when enabled; a no-op context on the CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
-
-
-def to_snippets(clips: torch.Tensor, mcfg, device: torch.device) -> torch.Tensor:
-    """(B, F, 3, H, W) uint8 windows -> (B, N, 3, T, H, W) normalised snippets on ``device``."""
-    from fineparser.model.preprocess import frames_to_snippets, normalize_frames
-
-    x = normalize_frames(clips.to(device, non_blocking=True), mcfg, channel_dim=-3)
-    return frames_to_snippets(x, mcfg)
-
-
 # -- one step ----------------------------------------------------------------------------------------
 
 def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
@@ -165,11 +77,10 @@ def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
 
     Args:
         model: the UniFineParser (or its DDP wrapper).
-        batch: a collated :class:`~fineparser.data.PairItem`.
+        batch: a collated :class:`~fineparser.dataset.PairItem`.
         use_masks: add L_A where frames carry masks (SAP models only).
         score_scale: scores are divided by it (``TrainConfig.score_scale``).
     """
-    from fineparser.data import masks_to_snippets
     from fineparser.losses import (attention_loss, mask_targets, score_loss, snippet_transitions,
                                    soft_labels, temporal_loss)
 
@@ -220,7 +131,8 @@ class Trainer:
                  resume_state: dict | None = None):
         from torch_ema import ExponentialMovingAverage
 
-        from fineparser.data import ClipCache, ExemplarChooser, PairDataset
+        from fineparser.checkpoint import seed_everything
+        from fineparser.dataset import ClipCache, PairDataset
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
 
@@ -231,11 +143,10 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
-        samples = open_samples(cfg)
-        self.table = build_table(cfg, self.mcfg, samples)
+        data = open_data(cfg, self.mcfg)
+        self.table, self.chooser = data.table, data.chooser
         train_rows = self.table.indices("train")
         self.eval_rows = self.table.indices(cfg.eval_split)
-        self.chooser = ExemplarChooser(self.table, train_rows, self.mcfg.exemplar_setting)
         lonely = [r for r in train_rows if not self.chooser.has_exemplar(r)]
         if lonely:
             log.warning("%d training clip(s) have no exemplar candidate (%s) and are not used as "
@@ -245,11 +156,7 @@ class Trainer:
         if not self.train_rows:
             raise DatasetError(f"{cfg.data_root}: no training pair can be formed "
                                f"({len(train_rows)} training clips, setting {self.mcfg.exemplar_setting})")
-        self.eval_plan, fallback = self.chooser.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed)
-        if fallback:
-            log.warning("%d %s clip(s) have no exemplar candidate in the training split; they vote "
-                        "with the closest difficulties (first: %s)", len(fallback), cfg.eval_split,
-                        self.table.video_ids[fallback[0]])
+        self.eval_plan, _ = data.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed, cfg.eval_split)
         self.cache = ClipCache() if cfg.cache_clips else None
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
                                  train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip,
@@ -287,25 +194,11 @@ class Trainer:
                 "metrics": metrics}
 
     def _resume(self, path: str | Path, ckpt: dict | None = None) -> None:
-        from fineparser.checkpoint import load_checkpoint, load_model_state, set_rng_state
-        from hmtools.errors import CheckpointError
+        from fineparser.checkpoint import load_checkpoint, restore_training_state
 
         ckpt = load_checkpoint(path) if ckpt is None else ckpt
-        load_model_state(self.model, ckpt["model"], path)
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-            if self.ema is not None:
-                if ckpt.get("ema") is None:
-                    raise ValueError("it has no EMA state but ema_decay > 0")
-                self.ema.load_state_dict(ckpt["ema"])
-                self.ema.to(self.info.device)
-        except (ValueError, KeyError, RuntimeError) as err:
-            raise CheckpointError(f"{path}: cannot resume the optimiser/scheduler/EMA ({err})") from None
-        self.epoch = int(ckpt["epoch"])
-        self.best_rho = float(ckpt["best_rho"])
-        self.best_epoch = int(ckpt["best_epoch"])
-        set_rng_state(ckpt["rng"])
+        self.epoch, self.best_rho, self.best_epoch = restore_training_state(
+            ckpt, path, self.model, self.optimizer, self.scheduler, self.ema, self.info.device)
 
     def _save(self, metrics: dict, improved: bool) -> None:
         from fineparser.checkpoint import copy_checkpoint, save_checkpoint
@@ -378,7 +271,7 @@ class Trainer:
     def _loader(self, epoch: int):
         from torch.utils.data import DataLoader, DistributedSampler
 
-        from fineparser.data import worker_init
+        from fineparser.dataset import worker_init
 
         self.pairs.set_epoch(epoch)
         sampler = DistributedSampler(self.pairs, num_replicas=self.info.world_size, rank=self.info.rank,
@@ -457,13 +350,12 @@ class Trainer:
         from contextlib import nullcontext
 
         from fineparser.evaluation import evaluate_rows
+        from fineparser.predictor import Predictor
 
         ctx = self.ema.average_parameters() if self.ema is not None else nullcontext()
         with ctx:
-            return evaluate_rows(self.model, self.table, self.eval_rows, self.eval_plan, self.mcfg, self.info,
-                                 batch_size=self.cfg.eval_batch_size, workers=self.cfg.workers,
-                                 amp=self.cfg.amp, resize_scale=self.cfg.resize_scale,
-                                 score_scale=self.cfg.score_scale, cache=self.cache)
+            predictor = Predictor.from_config(self.model, self.table, self.cfg, self.info, self.cache)
+            return evaluate_rows(predictor, self.eval_rows, self.eval_plan)
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None) -> TrainResult:
@@ -483,14 +375,12 @@ def run_training(config: str | Path | None = None, overrides: tuple[str, ...] | 
             run folder defaults to the checkpoint's.
         fields: values of dedicated options (``data_root=...``); ``None`` is ignored.
     """
-    from fineparser.checkpoint import load_checkpoint
+    from fineparser.run import load_run_config
     from fineparser.train_config import load_train_config
 
     if resume is None:
         return train(load_train_config(config, overrides, **fields))
     resume = Path(resume)
-    ckpt = load_checkpoint(resume)
     run_dir = resume if resume.is_dir() else resume.parent
-    base = {**ckpt["train_config"], "run_dir": str(run_dir)}
-    cfg = load_train_config(config, overrides, base=base, **fields)
+    ckpt, cfg = load_run_config(resume, overrides, config, {"run_dir": str(run_dir)}, **fields)
     return Trainer(cfg, resume=resume, resume_state=ckpt).fit()

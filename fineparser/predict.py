@@ -1,10 +1,11 @@
 """``fineparser predict``: the score of one video, its per-step Delta table and attention pictures.
 
 The video (a file OpenCV reads, or a folder of frames) is sampled like the training clips of the
-checkpoint's dataset (:data:`fineparser.data.DATASET_SAMPLING`), centrally cropped, and compared
+checkpoint's dataset (:data:`fineparser.sampling.DATASET_SAMPLING`), centrally cropped, and compared
 with M exemplars of the given action type (AN; the given difficulty for DD) from the training split
-of the checkpoint's dataset (``--set data_root=...`` when the data moved). The score is the mean of
-the M single-exemplar predictions (Eq. 10).
+of the checkpoint's dataset (``--set data_root=...`` when the data moved). The run is loaded by
+:func:`fineparser.run.load_run` and the score, the mean of the M single-exemplar predictions
+(Eq. 10), comes from :meth:`fineparser.predictor.Predictor.predict_clip`.
 
 Written to the output folder:
 
@@ -69,7 +70,7 @@ def read_window(source: str | Path, num_frames: int, sampling: str,
     Frame folders decode only the sampled frames; a video file is decoded once, keeping every frame
     already cropped (its true length is only known at the end).
     """
-    from fineparser.data import sample_frame_indices
+    from fineparser.sampling import sample_frame_indices
     from hmtools.video import VideoSource, open_video, prefetch
 
     src = open_video(source)
@@ -107,74 +108,45 @@ def predict_video(source: str | Path, checkpoint: str | Path, action_type: str,
         DatasetError: no exemplar of that action type (or difficulty) in the training split.
         VideoError, CheckpointError: unreadable video or checkpoint.
     """
-    from fineparser.checkpoint import load_checkpoint
-    from fineparser.data import DATASET_SAMPLING, CropParams, ExemplarChooser, window_transitions
-    from fineparser.engine import build_table, open_samples, to_snippets
-    from fineparser.evaluation import encode_rows, load_trained_model
-    from fineparser.train_config import load_train_config
-    from fineparser.distributed import DistInfo, resolve_device
+    from fineparser.run import load_run
+    from fineparser.sampling import DATASET_SAMPLING, window_transitions
+    from fineparser.transforms import CropParams
 
-    ckpt = load_checkpoint(checkpoint)
-    cfg = load_train_config(None, overrides, base=ckpt["train_config"])
-    device = resolve_device(cfg.device)
-    model, weights = load_trained_model(ckpt, use_ema, device, path=checkpoint)
-    mcfg = model.config.replace(num_exemplars=cfg.model_config().num_exemplars)
+    run = load_run(checkpoint, overrides, use_ema)
+    cfg, mcfg, data = run.cfg, run.mcfg, run.data
     dd = mcfg.exemplar_setting == "DD"
     if dd and difficulty is None:
         raise DatasetError(f"{checkpoint}: the model uses the DD setting: give the video's difficulty")
     notes: list[str] = []
-
-    samples = open_samples(cfg)
-    table = build_table(cfg, mcfg, samples, masks="none")
-    chooser = ExemplarChooser(table, table.indices("train"), mcfg.exemplar_setting)
-    exemplars = chooser.plan_for(action_type, difficulty, mcfg.num_exemplars, cfg.seed)
+    exemplars = data.chooser.plan_for(action_type, difficulty, mcfg.num_exemplars, cfg.seed)
     if not exemplars:
-        known = sorted({table.action_types[r] for r in chooser.pool})
+        known = sorted({data.table.action_types[r] for r in data.chooser.pool})
         what = (f"action type {action_type!r} (known: {', '.join(known[:15])}"
                 f"{', ...' if len(known) > 15 else ''})" if not dd else f"difficulty {difficulty}")
         raise DatasetError(f"{cfg.data_root}: no training clip with {what}")
 
     params = CropParams.draw(mcfg.frame_size_hw, cfg.resize_scale, False, False, np.random.default_rng(0))
-    sampling = DATASET_SAMPLING[cfg.dataset]
-    frames, names, frame_idx = read_window(source, mcfg.num_frames, sampling, params)
+    frames, names, frame_idx = read_window(source, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], params)
     if transitions is None:
-        transitions = _dataset_transitions(source, samples)
+        transitions = _dataset_transitions(source, data.samples)
         if transitions is not None:
             notes.append("step transitions taken from the dataset's labels of this clip")
     trans, trans_ok = window_transitions(tuple(transitions or ()), frame_idx)
 
-    info = DistInfo(0, 1, 0, device)
-    feats = encode_rows(model, table, exemplars, mcfg, info, batch_size=cfg.eval_batch_size,
-                        workers=0, amp=cfg.amp, resize_scale=cfg.resize_scale, desc="exemplars")
-    with torch.no_grad():
-        clip = torch.from_numpy(frames).permute(0, 3, 1, 2)[None]
-        q = model.encode(to_snippets(clip, mcfg, device))
-        from fineparser.model import VideoFeatures
-
-        m = len(exemplars)
-        x_z = torch.stack([feats[r] for r in exemplars]).to(device)
-        empty = x_z.new_zeros((m, 0, 0))
-        z = VideoFeatures(empty, x_z, None, empty, empty)
-        q_rep = VideoFeatures(empty, q.step_features.float().expand(m, -1, -1), None, empty, empty)
-        d_q = torch.full((m,), float(difficulty or 1.0), device=device)
-        d_z = torch.tensor(np.nan_to_num(table.difficulties[exemplars], nan=1.0), dtype=torch.float32,
-                           device=device)
-        y_z = torch.tensor(table.scores[exemplars] / cfg.score_scale, dtype=torch.float32, device=device)
-        out = model.compare(q_rep, z, y_z, d_q if dd else None, d_z if dd else None)
-    # score units: undo the training's score scale, and DD's division by the difficulty
-    delta = out.delta.float().cpu().numpy() * cfg.score_scale * (float(difficulty) if dd else 1.0)
-    y_hat = out.y_hat.float().cpu().numpy() * cfg.score_scale   # (M,)
+    clip = run.predictor(workers=0).predict_clip(torch.from_numpy(frames).permute(0, 3, 1, 2), exemplars,
+                                                 difficulty)
+    delta, y_hat, table = clip.pairs.delta, clip.pairs.y_hat, data.table
 
     out_dir = Path(out_dir) if out_dir is not None else Path(f"predict_{Path(source).stem or 'video'}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    overlay, temporal = _pictures(q, frames, mcfg, trans, trans_ok, snippet, out_dir, notes)
+    overlay, temporal = _pictures(clip.features, frames, mcfg, trans, trans_ok, snippet, out_dir, notes)
     pred = Prediction(
-        video=str(source), action_type=action_type, difficulty=difficulty, score=float(y_hat.mean()),
+        video=str(source), action_type=action_type, difficulty=difficulty, score=clip.score,
         delta_mean=[float(v) for v in delta.mean(axis=0)],
         delta_std=[float(v) for v in delta.std(axis=0)],
         exemplars=[{"video_id": table.video_ids[r], "score": float(table.scores[r]),
                     "prediction": float(p)} for r, p in zip(exemplars, y_hat)],
-        weights=weights, out_dir=out_dir, overlay_png=overlay, temporal_png=temporal,
+        weights=run.weights, out_dir=out_dir, overlay_png=overlay, temporal_png=temporal,
         json_path=out_dir / "prediction.json", notes=notes)
     pred.json_path.write_text(json.dumps(pred.to_json(), indent=2) + "\n")
     return pred

@@ -6,7 +6,11 @@ Data flow for a pair (query X, exemplar Z), each (B, N, 3, T, H, W) normalised s
    cover the pair); SAP sits after stage ``sap_stage`` and yields A (B, N, T_s, H_s, W_s).
 2. ``X^F = pool(B4) + SVE`` (B, N, C4).
 3. TAP decodes X^F into step features X^T (B, L, Cq) with attention A1, A2 (B, L, N).
-4. ``Delta = E_R(E_S([X^T_X, X^T_Z]))`` (B, L); Eq. 7: ``y_hat = y_Z + mean_m Delta_m``.
+4. ``Delta = E_R(E_S([X^T_X, X^T_Z]))`` (B, L); Eq. 7: ``y_hat = y_Z + mean_m Delta_m``
+   (:meth:`UniFineParser.regress`, which needs only the step features).
+
+Multi-exemplar inference (Eq. 10) is not the network's business: :class:`fineparser.predictor.Predictor`
+encodes every clip once and votes over the M exemplars.
 
 DD setting (Table 12): the network regresses score / difficulty; :meth:`UniFineParser.compare`
 divides the exemplar's score by its difficulty and multiplies the prediction by the query's.
@@ -21,6 +25,7 @@ the soft labels (:mod:`fineparser.losses`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -75,6 +80,20 @@ class PairOutput:
     y_hat_raw: torch.Tensor
     query: VideoFeatures
     exemplar: VideoFeatures
+
+
+class Regression(NamedTuple):
+    """What the regressor makes of encoded pairs (:meth:`UniFineParser.regress`).
+
+    Attributes:
+        delta: Score differences Delta (B, L), in the regressed units (score / difficulty for DD).
+        y_hat: Predicted query score (B,), in the dataset's score units.
+        y_hat_raw: What the network regressed (B,): ``y_hat`` for AN, score / difficulty for DD.
+    """
+
+    delta: torch.Tensor
+    y_hat: torch.Tensor
+    y_hat_raw: torch.Tensor
 
 
 def _check_videos(name: str, videos: torch.Tensor) -> None:
@@ -136,19 +155,19 @@ class UniFineParser(nn.Module):
         x_t, a1, a2 = self.decoder(x_f)
         return VideoFeatures(x_f, x_t, attention, a1, a2)
 
-    def compare(self, query: VideoFeatures, exemplar: VideoFeatures, y_exemplar: torch.Tensor,
+    def regress(self, query_steps: torch.Tensor, exemplar_steps: torch.Tensor, y_exemplar: torch.Tensor,
                 difficulty_query: torch.Tensor | None = None,
-                difficulty_exemplar: torch.Tensor | None = None) -> PairOutput:
-        """Regress Delta for encoded pairs and apply Eq. 7 (and the DD rescaling).
+                difficulty_exemplar: torch.Tensor | None = None) -> Regression:
+        """Regress Delta from step features and apply Eq. 7 (and the DD rescaling).
 
         Args:
-            query, exemplar: Encoded videos, same batch size B.
+            query_steps, exemplar_steps: X^T (B, L, Cq) of the queries and their exemplars.
             y_exemplar: Exemplar scores (B,), in score units (also in the DD setting).
             difficulty_query, difficulty_exemplar: (B,) difficulty degrees; required for DD.
         """
-        b = query.step_features.shape[0]
+        b = query_steps.shape[0]
         _check_per_video("y_exemplar", y_exemplar, (b,))
-        delta = self.regressor(query.step_features, exemplar.step_features)
+        delta = self.regressor(query_steps, exemplar_steps)
         if self.exemplar_setting == "DD":
             _check_per_video("difficulty_query", difficulty_query, (b,))
             _check_per_video("difficulty_exemplar", difficulty_exemplar, (b,))
@@ -157,7 +176,21 @@ class UniFineParser(nn.Module):
         else:
             y_raw = y_exemplar + delta.mean(dim=-1)
             y_hat = y_raw
-        return PairOutput(delta, y_hat, y_raw, query, exemplar)
+        return Regression(delta, y_hat, y_raw)
+
+    def compare(self, query: VideoFeatures, exemplar: VideoFeatures, y_exemplar: torch.Tensor,
+                difficulty_query: torch.Tensor | None = None,
+                difficulty_exemplar: torch.Tensor | None = None) -> PairOutput:
+        """:meth:`regress` on encoded videos, keeping their features in the output.
+
+        Args:
+            query, exemplar: Encoded videos, same batch size B.
+            y_exemplar: Exemplar scores (B,), in score units (also in the DD setting).
+            difficulty_query, difficulty_exemplar: (B,) difficulty degrees; required for DD.
+        """
+        r = self.regress(query.step_features, exemplar.step_features, y_exemplar, difficulty_query,
+                         difficulty_exemplar)
+        return PairOutput(r.delta, r.y_hat, r.y_hat_raw, query, exemplar)
 
     def forward(self, query: torch.Tensor, exemplar: torch.Tensor, y_exemplar: torch.Tensor,
                 difficulty_query: torch.Tensor | None = None,
@@ -175,40 +208,6 @@ class UniFineParser(nn.Module):
                              f"got {tuple(exemplar.shape)}")
         feats_q, feats_z = self.encode(torch.cat([query, exemplar])).split(query.shape[0])
         return self.compare(feats_q, feats_z, y_exemplar, difficulty_query, difficulty_exemplar)
-
-    @torch.no_grad()
-    def predict(self, query: torch.Tensor, exemplars: torch.Tensor, y_exemplars: torch.Tensor,
-                difficulty_query: torch.Tensor | None = None,
-                difficulty_exemplars: torch.Tensor | None = None) -> torch.Tensor:
-        """Multi-exemplar inference (Eq. 10): mean of the M single-exemplar predictions.
-
-        Call in ``eval()`` mode. The query is encoded once; exemplars one slot at a time.
-
-        Args:
-            query: (B, N, 3, T, H, W).
-            exemplars: (B, M, N, 3, T, H, W).
-            y_exemplars: (B, M) exemplar scores.
-            difficulty_query: (B,), DD only.
-            difficulty_exemplars: (B, M), DD only.
-
-        Returns:
-            (B,) predicted scores.
-        """
-        _check_videos("query", query)
-        b = query.shape[0]
-        if exemplars.ndim != 7 or exemplars.shape[0] != b or exemplars.shape[2:] != query.shape[1:]:
-            raise ValueError(f"exemplars: expected (B, M, N, 3, T, H, W) with B, N, T, H, W of the "
-                             f"query {tuple(query.shape)}, got {tuple(exemplars.shape)}")
-        m = exemplars.shape[1]
-        _check_per_video("y_exemplars", y_exemplars, (b, m))
-        feats_q = self.encode(query)
-        preds = []
-        for j in range(m):
-            dd_z = None if difficulty_exemplars is None else difficulty_exemplars[:, j]
-            out = self.compare(feats_q, self.encode(exemplars[:, j]), y_exemplars[:, j],
-                               difficulty_query, dd_z)
-            preds.append(out.y_hat)
-        return torch.stack(preds, dim=1).mean(dim=1)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by component, each exactly once: i3d, sap, sve, tap, temperature, regressor.

@@ -23,3 +23,18 @@ def tiny_aqa(tmp_path_factory):
     from helpers.aqa_fixture import build_tiny_aqa
 
     return build_tiny_aqa(tmp_path_factory.mktemp("tiny_aqa"))
+
+
+@pytest.fixture
+def tiny_table(tiny_aqa):
+    """``tiny_table(masks="gtm", frames=23) -> (samples, ClipTable)`` of the ``tiny_aqa`` clips."""
+    from fineparser.sampling import build_clip_table
+    from hmtools.datasets import open_dataset
+    from hmtools.store import MaskStore
+
+    def make(masks: str = "gtm", frames: int = 23):
+        data_root, store_root = tiny_aqa
+        samples = open_dataset("synthetic", data_root).samples()
+        return samples, build_clip_table(samples, frames, "spread", masks, MaskStore.open(store_root))
+
+    return make

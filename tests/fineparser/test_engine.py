@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from fineparser import engine
-from fineparser.engine import (Trainer, TrainingDiverged, build_optimizer, compute_losses, lr_factor,
-                               train)
+from fineparser.engine import Trainer, TrainingDiverged, compute_losses, train
+from fineparser.optim import build_optimizer
 from fineparser.train_config import load_train_config
 
 TIMING_KEYS = {"train_s", "pairs_per_s"}
@@ -102,58 +102,6 @@ def test_non_finite_batches_are_skipped_then_stop_the_run(tiny_aqa, tmp_path, mo
         train(_cfg(tiny_aqa, tmp_path / "diverge", "epochs=1", "nan_patience=2"))
 
 
-@pytest.mark.parametrize("schedule,epoch,expected", [
-    ("constant", 7, 1.0),
-    ("step", 4, 1.0), ("step", 5, 0.1), ("step", 10, 0.01),
-    ("cosine", 0, 1.0), ("cosine", 9, 0.01), ("cosine", 5, 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 5 / 9))),
-])
-def test_lr_schedule(schedule, epoch, expected):
-    cfg = load_train_config(None, ["data_root=/d", "masks=none", "epochs=10", f"schedule={schedule}",
-                                   "step_epochs=5"])
-    assert lr_factor(epoch, cfg) == pytest.approx(expected)
-    warm = cfg.replace(warmup_epochs=3)
-    assert [lr_factor(e, warm) for e in range(3)] == pytest.approx([0.25, 0.5, 0.75])
-
-
-def test_optimizer_groups_follow_the_paper():
-    from fineparser.model import build_model, get_config
-
-    cfg = load_train_config(None, ["data_root=/d", "masks=none"])
-    opt = build_optimizer(build_model(get_config("tiny")), cfg)
-    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-    assert lrs == {"i3d": 1e-4, "temperature": 1e-4, "sve": 1e-3, "sap": 1e-3, "tap": 1e-3,
-                   "regressor": 1e-3}
-    assert opt.defaults["weight_decay"] == 0.0
-    faster_sap = build_optimizer(build_model(get_config("tiny")), cfg.replace(lr_sap=0.05))
-    assert {g["name"]: g["lr"] for g in faster_sap.param_groups}["sap"] == 0.05
-
-
-def test_aqa7_one_class_first_frames_no_transitions(tmp_path):
-    import numpy as np
-    import scipy.io
-
-    from fineparser.engine import build_table, open_samples
-
-    split = tmp_path / "Split_4"
-    split.mkdir()
-    scipy.io.savemat(split / "split_4_train_list.mat",
-                     {"consolidated_train_list": np.array([[1, 1, 80.5], [1, 2, 45.0], [3, 1, 60.0]])})
-    scipy.io.savemat(split / "split_4_test_list.mat", {"consolidated_test_list": np.array([[1, 3, 70.0]])})
-    for folder, n in {"diving-out/001": 30, "diving-out/002": 25, "diving-out/003": 40,
-                      "ski_big_air-out/001": 30}.items():
-        (tmp_path / "Seven" / folder).mkdir(parents=True)
-        for i in range(1, n + 1):
-            (tmp_path / "Seven" / folder / f"img_{i:05d}.jpg").write_bytes(b"")
-    cfg = load_train_config(None, ["dataset=aqa7", f"data_root={tmp_path}", "dataset_class=diving",
-                                   "masks=none", "model_preset=tiny"])
-    samples = open_samples(cfg)
-    assert sorted(s.video_id for s in samples) == ["diving-001", "diving-002", "diving-003"]
-    table = build_table(cfg, cfg.model_config(), samples)
-    row = table.video_ids.index("diving-002")                       # 25 frames, F = 23
-    assert table.frame_idx[row].tolist() == list(range(23))          # the first F frames
-    assert not table.transitions_valid.any() and table.mask_ref is None
-
-
 @pytest.mark.slow
 def test_a_short_seeded_run_learns_a_legible_fixture(tmp_path):
     """The trainer must visibly learn: on clips whose score is the size of a bright square, a
@@ -162,7 +110,6 @@ def test_a_short_seeded_run_learns_a_legible_fixture(tmp_path):
     from helpers.aqa_fixture import build_tiny_aqa, tiny_records
 
     from fineparser.evaluation import run_eval
-    from fineparser.metrics import spearman_rho
 
     data_root, store_root = build_tiny_aqa(tmp_path, tiny_records(n_train=24, n_test=12, seed=5))
     run = tmp_path / "run"

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from fineparser.data import ExemplarChooser, build_clip_table
 from fineparser.distributed import DistInfo
 from fineparser.evaluation import evaluate_rows, write_predictions_csv
+from fineparser.exemplars import ExemplarChooser
 from fineparser.model import build_model, get_config
+from fineparser.predictor import Predictor
+from fineparser.sampling import build_clip_table
 from hmtools.datasets import open_dataset
 
 CPU = DistInfo(0, 1, 0, torch.device("cpu"))
@@ -32,7 +34,7 @@ def test_zero_deltas_predict_the_mean_exemplar_score_in_score_units(table, score
     model = _zero_delta_model()
     rows = table.indices("test")
     plan, _ = ExemplarChooser(table, table.indices("train"), "AN").plan(rows, 2)
-    result = evaluate_rows(model, table, rows, plan, model.config, CPU, score_scale=score_scale)
+    result = evaluate_rows(Predictor(model, table, CPU, score_scale=score_scale), rows, plan)
     expected = [table.scores[plan[r]].mean() for r in rows]
     assert result.predictions == pytest.approx(expected, rel=1e-5)
     assert result.metrics.n == len(rows) and result.exemplars == [plan[r] for r in rows]
@@ -42,29 +44,17 @@ def test_dd_voting_rescales_by_the_difficulties(table):
     model = _zero_delta_model("DD")
     rows = table.indices("test")
     plan, _ = ExemplarChooser(table, table.indices("train"), "DD").plan(rows, 2)
-    result = evaluate_rows(model, table, rows, plan, model.config, CPU)
+    result = evaluate_rows(Predictor(model, table, CPU), rows, plan)
     d = table.difficulties
     expected = [d[r] * np.mean(table.scores[plan[r]] / d[plan[r]]) for r in rows]
     assert result.predictions == pytest.approx(expected, rel=1e-5)
-
-
-def test_every_clip_is_encoded_once(table, monkeypatch):
-    model = _zero_delta_model()
-    calls = []
-    real = model.encode
-    monkeypatch.setattr(model, "encode", lambda x: calls.append(x.shape[0]) or real(x))
-    rows = table.indices("test")
-    plan, _ = ExemplarChooser(table, table.indices("train"), "AN").plan(rows, 2)
-    evaluate_rows(model, table, rows, plan, model.config, CPU, batch_size=3)
-    needed = set(rows) | {z for r in rows for z in plan[r]}
-    assert sum(calls) == len(needed) < len(rows) * 3
 
 
 def test_predictions_csv(table, tmp_path):
     model = _zero_delta_model()
     rows = table.indices("test")
     plan, _ = ExemplarChooser(table, table.indices("train"), "AN").plan(rows, 2)
-    result = evaluate_rows(model, table, rows, plan, model.config, CPU)
+    result = evaluate_rows(Predictor(model, table, CPU), rows, plan)
     path = write_predictions_csv(tmp_path / "p.csv", table, result)
     with open(path) as f:
         got = list(csv.DictReader(f))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fineparser.exemplars import ExemplarRecord, select_exemplars
+from fineparser.exemplars import ExemplarChooser, ExemplarRecord, select_exemplars
 
 RECORDS = [ExemplarRecord("407C", 3.2, 80.0), ExemplarRecord("407C", 3.2, 75.5),
            ExemplarRecord("107B", 3.0, 60.0), ExemplarRecord("407C", 3.2, 90.0),
@@ -33,3 +33,17 @@ def test_no_candidates_and_bad_arguments():
         select_exemplars(RECORDS, RECORDS[0], m=3, setting="XX")
     with pytest.raises(ValueError, match="m expected"):
         select_exemplars(RECORDS, RECORDS[0], m=0)
+
+
+def test_exemplar_plan_excludes_the_query_and_is_deterministic(tiny_table):
+    _, table = tiny_table(masks="none")
+    train, test = table.indices("train"), table.indices("test")
+    chooser = ExemplarChooser(table, train, "AN")
+    plan, fallback = chooser.plan(test + train, 10, seed=0)
+    assert not fallback
+    for row, ex in plan.items():
+        assert row not in ex and len(ex) == len(set(ex))
+        assert {table.action_types[z] for z in ex} == {table.action_types[row]}
+    assert chooser.plan(test, 10, seed=0)[0] == {r: plan[r] for r in test}
+    dd = ExemplarChooser(table, train, "DD").plan(test, 2, seed=0)[0]
+    assert all(table.difficulties[z] == table.difficulties[r] for r, ex in dd.items() for z in ex)

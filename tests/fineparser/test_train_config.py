@@ -71,7 +71,7 @@ def test_unreadable_file_is_a_config_error(tmp_path):
 
 
 def test_dataset_kinds_are_the_reader_registry_and_each_has_a_sampling():
-    from fineparser.data import DATASET_SAMPLING
+    from fineparser.sampling import DATASET_SAMPLING
     from fineparser.train_config import DATASETS
     from hmtools.datasets import DATASET_KINDS
 
