@@ -259,7 +259,7 @@ def _gather_masks(samples, rows: Sequence[int], frame_idx: np.ndarray, layer: st
     for i in tqdm(rows, desc=f"masks ({layer})", unit="video", leave=False):
         s = samples[i]
         doc = store.read(s.video_id)
-        if not any(doc.corrected if layer == "corrected" else doc.pseudo):
+        if not doc.layer(layer).has_masks():
             unannotated.append(s.video_id)
             continue
         names = s.frame_names
