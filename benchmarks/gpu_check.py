@@ -260,32 +260,41 @@ def section_train(ctx: "Context") -> dict:
         return None
 
     tried, best, oom_at, stop = [], None, None, "batch cap"
-    batch = 1
-    while batch <= plan.max_batch:
-        res = attempt(batch)
+
+    def record(batch: int, res: dict | None) -> None:
         tried.append(f"{batch} {'OOM' if res is None else format(res['step_s'], '.3g') + ' s'}")
-        if res is None:
-            oom_at, stop = batch, "out of memory"
-            break
-        best = res
-        if time.monotonic() + 2.5 * res["trial_s"] > deadline:  # the next doubling would not fit
-            stop = "time cap"
-            break
-        batch *= 2
-    for _ in range(2):  # bisect between the largest fit and the first OOM while time allows
-        if best is None or oom_at is None or oom_at - best["batch"] <= 1:
-            break
-        mid = (best["batch"] + oom_at) // 2
-        if time.monotonic() + 1.5 * best["trial_s"] * mid / best["batch"] > deadline:
-            break
-        res = attempt(mid)
-        tried.append(f"{mid} {'OOM' if res is None else format(res['step_s'], '.3g') + ' s'}")
-        if res is None:
-            oom_at = mid
-        else:
+
+    try:
+        batch = 1
+        while batch <= plan.max_batch:
+            res = attempt(batch)
+            record(batch, res)
+            if res is None:
+                oom_at, stop = batch, "out of memory"
+                break
             best = res
+            if time.monotonic() + 2.5 * res["trial_s"] > deadline:  # the next doubling would not fit
+                stop = "time cap"
+                break
+            batch *= 2
+        for _ in range(2):  # bisect between the largest fit and the first OOM while time allows
+            if best is None or oom_at is None or oom_at - best["batch"] <= 1:
+                break
+            mid = (best["batch"] + oom_at) // 2
+            if time.monotonic() + 1.5 * best["trial_s"] * mid / best["batch"] > deadline:
+                break
+            res = attempt(mid)
+            record(mid, res)
+            if res is None:
+                oom_at = mid
+            else:
+                best = res
+    except SectionTimeout:  # keep what was measured; the alarm does not fire twice
+        stop = "section alarm"
+        optimizer.zero_grad(set_to_none=True)
+        _free(device)
     if best is None:
-        raise RuntimeError(f"batch 1 does not fit ({'; '.join(tried)})")
+        raise RuntimeError(f"no batch measured (stopped: {stop}; tried: {', '.join(tried) or 'none'})")
     amp = "bf16 autocast" if device.type == "cuda" else "fp32 (no autocast on the CPU)"
     ctx.say(f"{plan.preset} preset, {amp}: largest batch {best['batch']} pairs "
             f"(stopped: {stop}{f', OOM at {oom_at}' if oom_at else ''}): {best['step_s']:.3f} s/step, "

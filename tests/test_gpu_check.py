@@ -66,7 +66,7 @@ def test_failing_section_is_one_line_and_budget_skips(tmp_path, capsys):
     printed = capsys.readouterr().out
     res = json.loads(out.read_text())["sections"]
     assert rc == 1
-    assert res["train"]["status"] == "error" and "batch 1 does not fit" in res["train"]["error"]
+    assert res["train"]["status"] == "error" and "no batch measured" in res["train"]["error"]
     assert res["ostrack"]["status"] == "ok" and _positive(res["ostrack"]["tiny"]["tracker_fps"])
     assert [line for line in printed.splitlines() if "FAILED" in line] == [
         f"[train  ] FAILED {res['train']['error']}"]
