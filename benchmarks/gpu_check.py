@@ -22,10 +22,11 @@ skipped with a note):
   state dict under ``net``), read back by the project's loaders; frames per second and the share
   of time outside the models, both from the command's own timing report.
 
-``--dry-run`` runs the same code on the tiny variants (``tiny`` preset, ``build_tiny_sam``, the
-``tiny`` OSTrack config, a 24-frame synthetic clip) on the CPU in well under a minute; the e2e
-subprocess swaps the tiny models in behind the CLI's ``vit_h`` / ``vitb_256`` names
-(``--cli-shim``). A simulated out-of-memory at batch 2 exercises the batch search's OOM path.
+``--dry-run`` runs the same code on the tiny variants (``tiny`` preset with M = 3, ``build_tiny_sam``,
+the ``tiny`` OSTrack config, the first 8 frames of vtest.avi at 192x144 or a 24-frame synthetic
+clip) on the CPU in well under a minute; the e2e subprocess swaps the tiny models in behind the
+CLI's ``vit_h`` / ``vitb_256`` names (``--cli-shim``). A simulated out-of-memory at batch 2
+exercises the batch search's OOM path.
 
 Run:  python benchmarks/gpu_check.py [--json gpu_check.json] [--budget-s 480] [--dry-run]
 """
@@ -302,7 +303,6 @@ def section_train(ctx: "Context") -> dict:
             f"{'' if best['loss_finite'] else ' (loss not finite with random weights)'}"
             f"   [expected: no published figure]")
     ctx.say(f"batches tried (s/step): {', '.join(tried)}")
-    del model, optimizer
     return {**best, "oom_at": oom_at, "stopped": stop, "tried": tried, "preset": plan.preset,
             "amp": device.type == "cuda"}
 
@@ -344,12 +344,12 @@ def section_eval(ctx: "Context") -> dict:
     cached = b / (encode_s + compare_s)
     naive = bp / predict_s
     prec = "bf16" if device.type == "cuda" else "fp32"
-    ctx.say(f"{plan.preset} preset, {prec}, M = {m}: {cached:.2f} videos/s with cached exemplar features (as `fineparser eval`: "
+    ctx.say(f"{plan.preset} preset, {prec}, M = {m}: {cached:.2f} videos/s with cached exemplar "
+            f"features (as `fineparser eval`: "
             f"{b} queries per encode at {b / encode_s:.2f} videos/s, then {m} comparisons each, "
             f"{1e3 * compare_s / b:.2f} ms/video; each distinct exemplar costs one more encode per "
             f"evaluation); {naive:.2f} videos/s with model.predict (M + 1 encodes per query)   "
             f"[expected: no published figure]")
-    del model, queries, exemplars, ex_videos, feats
     return {"videos_per_s": cached, "predict_videos_per_s": naive, "exemplars": m,
             "encode_videos_per_s": b / encode_s,
             "encode_batch": b, "encode_s": encode_s, "compare_s": compare_s}
@@ -386,7 +386,7 @@ def section_sam(ctx: "Context") -> dict:
                 seg = SamSegmenter(sam, device=str(device), encoder_batch=batch, half=half)
                 seg.encode(frames[:batch])  # warm-up: one call of this batch size
                 row[key] = plan.sam_frames / timed(lambda: seg.encode(frames), 1, device, warmup=0)
-            del sam, seg
+            sam = seg = None  # free the model before the next one is built
             _free(device)
         except SectionTimeout:
             raise
@@ -396,8 +396,8 @@ def section_sam(ctx: "Context") -> dict:
             continue
         prec = "bf16" if device.type == "cuda" else "fp32 (CPU: no autocast)"
         first = row[f"bf16_batch{plan.sam_batches[0]}_fps"]
-        batched = ", ".join(f"{b}/call {row[f'bf16_batch{b}_fps']:.2f} fps (x{row[f'bf16_batch{b}_fps'] / first:.2f})"
-                            for b in plan.sam_batches[1:])
+        batched = ", ".join(f"{b}/call {row[f'bf16_batch{b}_fps']:.2f} fps "
+                            f"(x{row[f'bf16_batch{b}_fps'] / first:.2f})" for b in plan.sam_batches[1:])
         pub = PUBLISHED_SAM_S.get(name)
         expected = (f"~{1 / pub:.1f} fps ({pub} s/image) on an A100 [SAM FAQ]" if pub else
                     "no published figure")
@@ -445,7 +445,7 @@ def section_ostrack(ctx: "Context") -> dict:
                 f"   [expected: {expected}]")
         out[name] = {"net_fp32_fps": fp32, "net_bf16_fps": bf16, "tracker_fps": track,
                      "expected_fps": pub}
-        del net, tracker
+        net = tracker = None  # free the model before the next one is built
         _free(device)
     return out
 
