@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 PYTEST_ARGS ?=
+GPU_CHECK_JSON ?= runs/gpu_check.json
+GPU_PY ?= $(PY)
+GPU_CHECK_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench gpu-check clean
 
 install: $(STAMP)
 
@@ -24,6 +27,12 @@ test: install
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+# One run of <= 8 minutes on a lent GPU (issue 13): prints every figure and writes $(GPU_CHECK_JSON).
+# GPU_CHECK_ARGS=--dry-run runs the same code on the tiny variants on a CPU. GPU_PY=python3 uses a
+# Python that already has the dependencies (a GPU machine without a registry) and skips install.
+gpu-check: $(if $(filter $(PY),$(GPU_PY)),install)
+	$(GPU_PY) benchmarks/gpu_check.py --json $(GPU_CHECK_JSON) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
