@@ -130,6 +130,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra TrainConfig override for every run (repeatable)")
     parser.add_argument("--out", help="keep the data and runs here (default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --out: use the data and store already there (made by an earlier run)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
     videos, seeds, overrides = args.videos, args.seeds, list(args.overrides)
@@ -140,9 +142,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out) if args.out else Path(tmp)
         t0 = time.perf_counter()
-        data, store = make_data(root, videos, args.data_seed)
-        print(f"data: {videos} clips (synth seed {args.data_seed}) in {time.perf_counter() - t0:.0f} s",
-              flush=True)
+        if args.reuse:
+            if not args.out or not (root / "data" / "synth_truth.json").is_file() or not (root / "store").is_dir():
+                parser.error("--reuse needs --out with data/ and store/ from an earlier run")
+            data, store = root / "data", root / "store"
+            print(f"data: reused from {root}", flush=True)
+        else:
+            data, store = make_data(root, videos, args.data_seed)
+            print(f"data: {videos} clips (synth seed {args.data_seed}) in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
         from fineparser.train_config import load_train_config
 
         cfg = load_train_config(REPO / "configs" / "demo.json",

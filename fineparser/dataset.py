@@ -157,17 +157,19 @@ class PairDataset(torch.utils.data.Dataset):
         self.table, self.rows, self.cache = table, list(rows), cache
         self.choose_exemplar = choose_exemplar
         self.frame_size_hw = tuple(frame_size_hw)
-        self.train, self.seed, self.epoch = train, seed, 0
+        self.train, self.seed, self.epoch, self.stream = train, seed, 0, 0
         self.resize_scale, self.flip = resize_scale, flip
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, stream: int = 0) -> None:
+        """Items of ``epoch``; another ``stream`` draws other pairs and crops for the same epoch
+        (the attention warm-up uses stream 1, so the epochs' draws do not change)."""
+        self.epoch, self.stream = epoch, stream
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> PairItem:
-        rng = item_rng(self.seed, self.epoch, i)
+        rng = item_rng(self.seed, self.epoch, i, self.stream)
         q = self.rows[i]
         z = self.choose_exemplar(q, rng)
         clips = []

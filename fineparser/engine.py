@@ -7,6 +7,8 @@
   :mod:`fineparser.dataset`; exponential moving average of the weights (torch-ema), used for
   every evaluation; bfloat16 autocast on CUDA when ``amp`` (no loss scaling needed); gradient-norm
   clipping.
+* Optionally ``sap_warmup_steps`` of L_A alone before the first epoch
+  (:mod:`fineparser.attention_warmup`).
 * Loss ``L = L_A + L_T + L_E`` (Eq. 8): L_A over the SAP attention of query and exemplar where a
   frame has a mask (off with ``masks=none`` or without SAP), L_T where the clip has transitions
   (TAP only), L_E on the query's score (DD: score / difficulty), and with ``both_orders`` the mean
@@ -173,6 +175,7 @@ class Trainer:
         self.ema = (ExponentialMovingAverage(self.model.parameters(), decay=cfg.ema_decay)
                     if cfg.ema_decay > 0 else None)
         self.epoch, self.best_rho, self.best_epoch = 0, -math.inf, 0
+        self.warmup: dict | None = None  # what the attention warm-up did (first metrics line)
         if resume is not None:
             self._resume(resume, resume_state)
         self.net = self.model
@@ -218,6 +221,8 @@ class Trainer:
                 log.info(line)
         metrics: dict = {}
         try:
+            if self.epoch == 0 and self.cfg.sap_warmup_steps:
+                self.warmup = self._warm_up_attention()
             while self.epoch < self.cfg.epochs:
                 metrics = self.run_epoch()
         finally:
@@ -228,6 +233,26 @@ class Trainer:
             lines = [json.loads(x) for x in (self.run_dir / METRICS_FILE).read_text().splitlines() if x]
             training_curve_png(lines, self.run_dir / CURVES_FILE)
         return TrainResult(self.run_dir, self.epoch, self.best_rho, self.best_epoch, metrics)
+
+    def _warm_up_attention(self) -> dict | None:
+        """``sap_warmup_steps`` of L_A alone (:mod:`fineparser.attention_warmup`); the EMA
+        restarts from the warmed-up weights. None (logged) when there are no masks or no SAP."""
+        from fineparser.attention_warmup import warm_up_attention
+
+        cfg = self.cfg
+        if cfg.masks == "none" or self.model.sap is None:
+            log.info("attention warm-up skipped: %s", "masks=none" if cfg.masks == "none" else "no SAP")
+            return None
+        stats = warm_up_attention(self.model, self.pairs, self.mcfg, self.info.device, cfg.sap_warmup_steps,
+                                  cfg.lr_sap_warmup, cfg.batch_size, cfg.seed, cfg.amp, self.info,
+                                  progress=self.info.is_main)
+        if self.ema is not None:
+            from torch_ema import ExponentialMovingAverage
+
+            self.ema = ExponentialMovingAverage(self.model.parameters(), decay=cfg.ema_decay)
+        log.info("attention warm-up: %d steps, L_A %.4f -> %.4f (%.0f s)", stats["steps"],
+                 stats["loss_a_first"], stats["loss_a_last"], stats["seconds"])
+        return stats
 
     def run_epoch(self) -> dict:
         """Train one epoch, evaluate if due, checkpoint, log; returns the metrics line."""
@@ -247,6 +272,8 @@ class Trainer:
                      "lr": lrs,
                      "train_s": round(train_s, 3),
                      "pairs_per_s": round(stats["pairs"] / train_s, 3) if train_s > 0 else None})
+        if self.epoch == 1 and self.warmup is not None:
+            line["sap_warmup"] = self.warmup
         improved = False
         if self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs:
             result = self.evaluate()

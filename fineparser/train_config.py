@@ -79,6 +79,10 @@ class TrainConfig:
         weight_decay: Adam weight decay (the paper uses none).
         schedule: ``constant``, ``cosine`` or ``step`` (module docstring).
         warmup_epochs: Linear warm-up epochs before the schedule.
+        sap_warmup_steps: Steps of L_A alone, on the I3D stages up to ``sap_stage`` and f_A,
+            before the first epoch (:mod:`fineparser.attention_warmup`); 0: none. Without masks
+            (``masks=none``) or without SAP there is nothing to learn and it is skipped.
+        lr_sap_warmup: Adam learning rate of those steps.
         min_lr_ratio: Cosine floor as a fraction of each group's learning rate.
         step_epochs: Period of the ``step`` schedule.
         step_gamma: Factor of the ``step`` schedule.
@@ -138,6 +142,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_epochs: int = 0
+    sap_warmup_steps: int = 0
+    lr_sap_warmup: float = 3e-3
     min_lr_ratio: float = 0.01
     step_epochs: int = 50
     step_gamma: float = 0.1
@@ -180,10 +186,10 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "nan_patience", "eval_every"):
             if getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
-        for name in ("warmup_epochs", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
+        for name in ("warmup_epochs", "sap_warmup_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
             if getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
-        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap"):
+        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap", "lr_sap_warmup"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 fail(name, "a learning rate > 0")
         for name in ("weight_decay", "grad_clip"):
