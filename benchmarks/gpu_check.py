@@ -9,8 +9,8 @@ skipped with a note):
   is searched by doubling until CUDA runs out of memory (then one or two bisection steps), capped
   in batch and time; step time, pairs per second and peak memory at the largest batch that fit.
 * ``eval``: videos per second with M = 10 exemplars, the way ``fineparser eval`` runs (each query
-  encoded once, exemplar features cached, M comparisons), and with ``model.predict`` (Eq. 10
-  re-encoding the M exemplars per query).
+  encoded once, exemplar features cached, M comparisons; :class:`fineparser.predictor.Predictor`
+  does the same).
 * ``sam``: SAM vit_h and vit_b image encoder (random weights) through ``SamSegmenter.encode``:
   frames per second with one frame per call vs batched, bf16, and fp32 one per call (the
   condition of the published figure).
@@ -82,7 +82,6 @@ class Plan:
     fake_oom_batch: int | None
     eval_batch: int
     exemplars: int
-    predict_batch: int
     sam_models: tuple[str, ...]
     sam_batches: tuple[int, ...]
     sam_frames: int
@@ -95,13 +94,13 @@ class Plan:
 
 
 REAL = Plan(preset="paper", max_batch=256, train_cap_s=150, warmup_steps=1, timed_steps=3,
-            fake_oom_batch=None, eval_batch=16, exemplars=10, predict_batch=2, sam_models=("vit_h", "vit_b"),
+            fake_oom_batch=None, eval_batch=16, exemplars=10, sam_models=("vit_h", "vit_b"),
             sam_batches=(1, 4, 8), sam_frames=16, frame_hw=(576, 768),
             ostrack_configs=("vitb_256", "vitb_384"), ostrack_iters=100, e2e_frames=0,
             e2e_size_wh=None,
             allowance_s={"train": 180, "eval": 60, "sam": 100, "ostrack": 40, "e2e": 240})
 DRY = Plan(preset="tiny", max_batch=8, train_cap_s=120, warmup_steps=0, timed_steps=1,
-           fake_oom_batch=2, eval_batch=1, exemplars=3, predict_batch=1, sam_models=("tiny",),
+           fake_oom_batch=2, eval_batch=1, exemplars=3, sam_models=("tiny",),
            sam_batches=(1, 2), sam_frames=2, frame_hw=(96, 128), ostrack_configs=("tiny",),
            ostrack_iters=3, e2e_frames=8, e2e_size_wh=(192, 144),
            allowance_s={"train": 150, "eval": 60, "sam": 30, "ostrack": 30, "e2e": 120})
@@ -337,20 +336,15 @@ def section_eval(ctx: "Context") -> dict:
         reps, warm = max(1, plan.timed_steps), min(1, plan.warmup_steps)
         encode_s = timed(encode, reps, device, warmup=warm)  # leaves feats["q"] for compare_all
         compare_s = timed(compare_all, reps, device, warmup=warm)
-        bp = plan.predict_batch
-        ex_videos = torch.randn(bp, m, n, 3, t, h, w, device=device)
-        predict_s = timed(lambda: model.predict(queries[:bp], ex_videos, y_z[None].expand(bp, m)),
-                          1, device, warmup=warm)
     cached = b / (encode_s + compare_s)
-    naive = bp / predict_s
     prec = "bf16" if device.type == "cuda" else "fp32"
     ctx.say(f"{plan.preset} preset, {prec}, M = {m}: {cached:.2f} videos/s with cached exemplar "
             f"features (as `fineparser eval`: "
             f"{b} queries per encode at {b / encode_s:.2f} videos/s, then {m} comparisons each, "
             f"{1e3 * compare_s / b:.2f} ms/video; each distinct exemplar costs one more encode per "
-            f"evaluation); {naive:.2f} videos/s with model.predict (M + 1 encodes per query)   "
+            f"evaluation)   "
             f"[expected: no published figure]")
-    return {"videos_per_s": cached, "predict_videos_per_s": naive, "exemplars": m,
+    return {"videos_per_s": cached, "exemplars": m,
             "encode_videos_per_s": b / encode_s,
             "encode_batch": b, "encode_s": encode_s, "compare_s": compare_s}
 
