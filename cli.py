@@ -22,6 +22,7 @@ HMTOOLS_COMMANDS: dict[str, str] = {
     "export-hm": "hmtools.commands.export_hm:export_hm",
     "export-ytvis": "hmtools.commands.export_ytvis:export_ytvis",
     "pseudo-mask": "hmtools.commands.pseudo_mask:pseudo_mask",
+    "propagate": "hmtools.commands.propagate:propagate",
     "review": "hmtools.commands.review:review",
     "export-cvat": "hmtools.commands.export_cvat:export_cvat",
     "import-cvat": "hmtools.commands.import_cvat:import_cvat",

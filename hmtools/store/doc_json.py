@@ -42,6 +42,8 @@ def doc_to_json(doc: VideoDoc) -> dict:
             out["quality"] = q
         if m.flag.review:
             out["flag"] = {"review": True, "reasons": list(m.flag.reasons)}
+        if m.anchor is not None:
+            out["anchor"] = m.anchor
         return out
 
     def corr_entry(c: Correction) -> dict:
@@ -185,7 +187,8 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
         try:
             if layer == "pseudo":
                 value = _checked_instance(PseudoMask, {"rle": rle, "quality": _quality(m.get("quality"), labels, k),
-                                                       "flag": _flag(m.get("flag"), labels, k)})
+                                                       "flag": _flag(m.get("flag"), labels, k),
+                                                       "anchor": _anchor(m.get("anchor"), labels, k)})
             else:
                 value = Correction(rle, status=m.get("status"), by=str(m.get("by", "")),
                                    at=str(m.get("at", "")), tool=str(m.get("tool", "")),
@@ -246,6 +249,12 @@ def _quality(q: Any, labels: Sequence[str], k: int) -> Quality:
             raise StoreError(f"{labels[k]}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
                              f"got {value!r}")
     return _checked_instance(Quality, {**_QUALITY_DEFAULTS, **q})
+
+
+def _anchor(a: Any, labels: Sequence[str], k: int) -> str | None:
+    if a is not None and not isinstance(a, str):
+        raise StoreError(f"{labels[k]}: anchor must be a frame name, got {a!r}")
+    return a
 
 
 def _flag(f: Any, labels: Sequence[str], k: int) -> Flag:

@@ -89,11 +89,17 @@ class Flag:
 
 @dataclass(frozen=True)
 class PseudoMask:
-    """One object's proposed mask in one frame."""
+    """One object's proposed mask in one frame.
+
+    Attributes:
+        anchor: the frame name of the correction this mask was re-propagated from
+            (``hmtools propagate``); ``None`` for a mask of the producer's first pass.
+    """
 
     rle: RLE
     quality: Quality = Quality()
     flag: Flag = Flag()
+    anchor: str | None = None
 
 
 @dataclass(frozen=True)
