@@ -4,7 +4,11 @@ For one athlete of one video, the frames holding a correction are its *anchors*.
 consecutive anchors ``a < b`` the tracker and segmenter run forward from ``a`` and backward from
 ``b``, each seeded by the corrected mask (the tracker starts from its box; the segmenter is given
 the mask itself through :meth:`~hmtools.pseudo.base.Segmenter.seed`), and every frame takes the
-mask of the nearer anchor (ties go to the earlier one). Before the first anchor the run goes
+mask of the nearer anchor (ties go to the earlier one). An ``empty`` correction (nobody there)
+carries over as empty masks, unflagged, but only forward and only up to an anchor that is empty
+too: between an empty and a non-empty anchor the non-empty one's run covers the whole gap, and an
+empty first anchor says nothing about the frames before it (an athlete who entered the water stays
+gone; one not yet seen is not erased). Before the first anchor the run goes
 backward from it, after the last one forward from it, but there only frames that already held a
 pseudo mask of that athlete are rewritten (an athlete who had not appeared yet stays not
 annotated). A corrected frame is never rewritten: its pseudo mask stays what the correction was
@@ -34,7 +38,7 @@ import numpy as np
 from hmtools.pseudo.base import TrackedBox, mask_box_xyxy
 from hmtools.pseudo.quality import frame_quality, review_flag
 from hmtools.rle import mask_to_rle, rle_to_mask
-from hmtools.store import PseudoMask, VideoDoc, mask_hash
+from hmtools.store import PseudoMask, Quality, VideoDoc, mask_hash
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,16 @@ def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None) -> lis
     def had_pseudo(i: int) -> bool:
         return doc.pseudo_mask(i, obj_id) is not None
 
+    def empty(i: int) -> bool:
+        return doc.correction(i, obj_id).rle.area == 0
+
     first, last = anchors[0], anchors[-1]
-    runs.append(Run(first, tuple(i for i in range(first - 1, -1, -1) if had_pseudo(i))))
+    if not empty(first):  # "nobody there" says nothing about the frames before it
+        runs.append(Run(first, tuple(i for i in range(first - 1, -1, -1) if had_pseudo(i))))
     for a, b in zip(anchors, anchors[1:]):
         mid = (a + b) // 2  # frames a+1..mid from a, mid+1..b-1 from b
+        if empty(a) != empty(b):  # the athlete leaves (or comes): the anchor with someone goes all the way
+            mid = b - 1 if empty(b) else a
         runs.append(Run(a, tuple(range(a + 1, mid + 1))))
         runs.append(Run(b, tuple(range(b - 1, mid, -1))))
     runs.append(Run(last, tuple(i for i in range(last + 1, doc.n_frames) if had_pseudo(i))))
@@ -128,9 +138,12 @@ def _run_one(run: Run, obj_id: int, anchor_mask: np.ndarray, window: _FrameWindo
     box = mask_box_xyxy(anchor_mask)
     out: dict[int, PseudoMask] = {}
     seg.forget(obj_id)
-    if box is None:  # an empty correction seeds nothing: nobody to follow from here
-        return out
+    if box is None:  # "nobody there" carries over up to the midpoint to the next anchor
+        empty = mask_to_rle(anchor_mask)
+        q = Quality(iou_prev=1.0, area_jump=0.0, empty=True)
+        return {idx: PseudoMask(empty, q) for idx in run.targets}
     tracker.start(img, obj_id, box)
+    tracker.correct(obj_id, box)  # as after a segmented start frame: the tracker pads the mask's box
     seg.seed(obj_id, img, anchor_mask, run.anchor)
     prev = anchor_mask
     for idx in run.targets:

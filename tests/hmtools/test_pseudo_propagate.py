@@ -20,27 +20,29 @@ def _iou(a, b):
     return 1.0 if u == 0 else np.count_nonzero(a & b) / u
 
 
-def _doc_with(n, corrected, pseudo=None):
+def _doc_with(n, corrected, pseudo=None, empty=()):
     doc = VideoDoc.new("v", (4, 4), [f"{i:03d}.png" for i in range(n)])
     m = np.zeros((4, 4), bool)
     m[1:3, 1:3] = True
     for i in (range(n) if pseudo is None else pseudo):
         doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(m)))
     for i in corrected:
-        doc.set_correction(i, 1, doc.make_correction(i, 1, mask_to_rle(m), by="t", at="x", tool="t",
-                                                     pseudo_hash=None))
+        doc.set_correction(i, 1, doc.make_correction(i, 1, mask_to_rle(m & (i not in empty)), by="t", at="x",
+                                                     tool="t", pseudo_hash=None))
     return doc
 
 
-@pytest.mark.parametrize("n, corrected, pseudo, only_from, expected", [
-    (9, [2, 6], None, None, [Run(2, (1, 0)), Run(2, (3, 4)), Run(6, (5,)), Run(6, (7, 8))]),
-    (9, [2, 6], None, 6, [Run(6, (5,)), Run(6, (7, 8))]),
-    (5, [2, 3], None, None, [Run(2, (1, 0)), Run(3, (4,))]),            # adjacent anchors: no gap
-    (6, [3], [3, 4, 5], None, [Run(3, (4, 5))]),                        # not started before: stays so
-    (4, [], None, None, []),
+@pytest.mark.parametrize("n, corrected, pseudo, only_from, empty, expected", [
+    (9, [2, 6], None, None, (), [Run(2, (1, 0)), Run(2, (3, 4)), Run(6, (5,)), Run(6, (7, 8))]),
+    (9, [2, 6], None, 6, (), [Run(6, (5,)), Run(6, (7, 8))]),
+    (5, [2, 3], None, None, (), [Run(2, (1, 0)), Run(3, (4,))]),            # adjacent anchors: no gap
+    (6, [3], [3, 4, 5], None, (), [Run(3, (4, 5))]),                        # not started before: stays so
+    (4, [], None, None, (), []),
+    (9, [2, 6], None, None, (6,), [Run(2, (1, 0)), Run(2, (3, 4, 5)), Run(6, (7, 8))]),  # athlete left
+    (9, [2, 6], None, None, (2,), [Run(6, (5, 4, 3)), Run(6, (7, 8))]),     # nobody at 2: 6 goes back
 ])
-def test_anchor_plan(n, corrected, pseudo, only_from, expected):
-    assert anchor_plan(_doc_with(n, corrected, pseudo), 1, only_from) == expected
+def test_anchor_plan(n, corrected, pseudo, only_from, empty, expected):
+    assert anchor_plan(_doc_with(n, corrected, pseudo, empty), 1, only_from) == expected
 
 
 def _square_store(tmp_path, n=12):
