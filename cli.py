@@ -23,6 +23,8 @@ HMTOOLS_COMMANDS: dict[str, str] = {
     "export-ytvis": "hmtools.commands.export_ytvis:export_ytvis",
     "pseudo-mask": "hmtools.commands.pseudo_mask:pseudo_mask",
     "propagate": "hmtools.commands.propagate:propagate",
+    "history": "hmtools.commands.history:history",
+    "revert": "hmtools.commands.history:revert",
     "review": "hmtools.commands.review:review",
     "export-cvat": "hmtools.commands.export_cvat:export_cvat",
     "import-cvat": "hmtools.commands.import_cvat:import_cvat",

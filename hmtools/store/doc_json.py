@@ -19,7 +19,7 @@ from hmtools.rle import RLE, fill_area_bbox, validate_counts
 from hmtools.store.document import VideoDoc
 from hmtools.store.layers import Layer
 from hmtools.store.records import (QUALITY_FIELDS, Correction, Flag, Producer, PseudoMask, Quality, TrackedObject,
-                                   check_video_id)
+                                   check_video_id, mask_hash)
 
 SCHEMA_VERSION = 1
 _QUALITY_KEYS = frozenset(QUALITY_FIELDS)
@@ -49,6 +49,8 @@ def doc_to_json(doc: VideoDoc) -> dict:
     def corr_entry(c: Correction) -> dict:
         out = _rle_json(c.rle)
         out.update(status=c.status, by=c.by, at=c.at, tool=c.tool, pseudo_hash=c.pseudo_hash)
+        if c.history:
+            out["history"] = [dict(corr_entry(h), mask_hash=mask_hash(h.rle)) for h in c.history]
         return out
 
     def layer(frames, fn):
@@ -190,9 +192,7 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
                                                        "flag": _flag(m.get("flag"), labels, k),
                                                        "anchor": _anchor(m.get("anchor"), labels, k)})
             else:
-                value = Correction(rle, status=m.get("status"), by=str(m.get("by", "")),
-                                   at=str(m.get("at", "")), tool=str(m.get("tool", "")),
-                                   pseudo_hash=m.get("pseudo_hash"))
+                value = _correction(rle, m, _history(m.get("history"), size, labels[k]))
         except (TypeError, ValueError) as err:
             raise StoreError(f"{labels[k]}: {err}") from None
         doc.layer(layer).put(i, obj_id, value)  # checked by doc.check() below
@@ -201,6 +201,31 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
     except StoreError as err:
         raise StoreError(f"{where}: {err}") from None
     return doc
+
+
+def _correction(rle: RLE, m: dict, history: tuple = ()) -> Correction:
+    return Correction(rle, status=m.get("status"), by=str(m.get("by", "")), at=str(m.get("at", "")),
+                      tool=str(m.get("tool", "")), pseudo_hash=m.get("pseudo_hash"), history=history)
+
+
+def _history(items: Any, size: tuple[int, int], label: str) -> tuple:
+    """The previous corrections of one correction (absent in documents written before history)."""
+    if items is None or items == []:
+        return ()
+    if not isinstance(items, list) or not all(isinstance(h, dict) and isinstance(h.get("counts"), str)
+                                              for h in items):
+        raise StoreError(f"{label}: history must be a list of corrections")
+    where = [f"{label}: history[{j}]" for j in range(len(items))]
+    areas = validate_counts([h["counts"] for h in items], [size] * len(items), where=where).tolist()
+    out = []
+    for j, (h, area) in enumerate(zip(items, areas)):
+        if h.get("area") != area:
+            raise StoreError(f"{where[j]}: stored area {h.get('area')} but the RLE has {area} pixels")
+        bbox = h.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox)):
+            raise StoreError(f"{where[j]}: bbox must be [x, y, w, h] integers")
+        out.append(_correction(RLE(size, h["counts"], area, tuple(bbox)), h))
+    return tuple(out)
 
 
 class _EntryLabels(Sequence):
