@@ -4,13 +4,15 @@ For one athlete of one video, the frames holding a correction are its *anchors*.
 consecutive anchors ``a < b`` the tracker and segmenter run forward from ``a`` and backward from
 ``b``, each seeded by the corrected mask (the tracker starts from its box; the segmenter is given
 the mask itself through :meth:`~hmtools.pseudo.base.Segmenter.seed`), and every frame takes the
-mask of the nearer anchor (ties go to the earlier one). An ``empty`` correction (nobody there)
+mask of the nearer anchor (ties go to the earlier one). Before the first anchor the producer's start
+(the frame where the athlete's pseudo masks begin, a prompt box or a detection) counts as a weaker
+anchor: only the frames nearer the correction are rewritten. An ``empty`` correction (nobody there)
 carries over as empty masks, unflagged, but only forward and only up to an anchor that is empty
 too: between an empty and a non-empty anchor the non-empty one's run covers the whole gap, and an
 empty first anchor says nothing about the frames before it (an athlete who entered the water stays
 gone; one not yet seen is not erased). Before the first anchor the run goes
-backward from it, after the last one forward from it, but there only frames that already held a
-pseudo mask of that athlete are rewritten (an athlete who had not appeared yet stays not
+backward from it (half-way to the producer's start), after the last one forward from it, but there
+only frames that already held a pseudo mask of that athlete are rewritten (an athlete who had not appeared yet stays not
 annotated). A corrected frame is never rewritten: its pseudo mask stays what the correction was
 made against.
 
@@ -86,8 +88,10 @@ def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None) -> lis
         return doc.correction(i, obj_id).rle.area == 0
 
     first, last = anchors[0], anchors[-1]
+    started = next((i for i in range(doc.n_frames) if had_pseudo(i)), first)
     if not empty(first):  # "nobody there" says nothing about the frames before it
-        runs.append(Run(first, tuple(i for i in range(first - 1, -1, -1) if had_pseudo(i))))
+        # The producer's own start (a prompt box) is a weaker anchor: the first half stays its.
+        runs.append(Run(first, tuple(i for i in range(first - 1, (started + first) // 2, -1) if had_pseudo(i))))
     for a, b in zip(anchors, anchors[1:]):
         mid = (a + b) // 2  # frames a+1..mid from a, mid+1..b-1 from b
         if empty(a) != empty(b):  # the athlete leaves (or comes): the anchor with someone goes all the way
