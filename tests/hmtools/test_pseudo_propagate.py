@@ -120,3 +120,16 @@ def test_command(tmp_path):
     assert "0 done, 1 skipped" in res.output
     res = runner.invoke(hmtools, args + ["--video", "nosuch"])
     assert res.exit_code == 1 and "FAILED nosuch" in res.output
+
+
+def test_pseudo_mask_records_an_absolute_source(tmp_path, monkeypatch):
+    from hmtools.pseudo.pipeline import generate_pseudo_masks, jobs_from_path
+    from helpers.pseudo_clips import prompt_for
+    from hmtools.pseudo.prompts import Prompts
+
+    truth = square_clip(tmp_path / "clip", n=3)
+    monkeypatch.chdir(tmp_path)
+    store = MaskStore.create(tmp_path / "store")
+    generate_pseudo_masks(jobs_from_path("clip"), store, PseudoMaskSettings(tracker="none"),
+                          prompts=Prompts([prompt_for("clip", truth[0])]), progress=False)
+    assert store.read("clip").source == str(tmp_path / "clip")
