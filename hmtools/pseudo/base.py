@@ -100,6 +100,11 @@ class Segmenter:
     def prepare(self, frames_rgb: Iterable[np.ndarray]) -> None:
         """See every frame of the video first (only called when ``wants_background``)."""
 
+    def seed(self, obj_id: int, frame_rgb: np.ndarray, mask: np.ndarray, frame_idx: int | None = None) -> None:
+        """Start ``obj_id`` from a known mask (a corrected frame) on this frame, as if it had
+        segmented it; re-propagation calls it before the next frames. Default: nothing to learn
+        (a segmenter without memory is seeded through the tracker's box alone)."""
+
     def segment(self, frames_rgb: Sequence[np.ndarray],
                 boxes: Sequence[dict[int, tuple[float, float, float, float]]],
                 frame_indices: Sequence[int] | None = None) -> list[dict[int, SegmentResult]]:

@@ -126,6 +126,21 @@ class ClassicalSegmenter(Segmenter):
 
         self.background = BackgroundModel.estimate(frames_rgb, max_samples=self.params.background_samples)
 
+    def seed(self, obj_id: int, frame_rgb: np.ndarray, mask: np.ndarray, frame_idx: int | None = None) -> None:
+        """Learn ``obj_id`` from a known mask: its shape becomes the prior and its colours the
+        object's histogram (all of the mask, not the central core learnt from a bare box)."""
+        from hmtools.pseudo.base import mask_box_xyxy
+
+        box = mask_box_xyxy(mask)
+        if box is None:
+            self.forget(obj_id)
+            return
+        roi_xyxy, _, roi, _, _ = self._region(box, frame_rgb, None)
+        rx1, ry1, rx2, ry2 = roi_xyxy
+        fg_roi = mask[ry1:ry2, rx1:rx2].astype(bool)
+        hist = smooth_hist(colour_hist(colour_codes(roi)[fg_roi]))
+        self.models[obj_id] = _ObjectModel(fg_roi.copy(), roi_xyxy, box, hist)
+
     def segment_one(self, frame_rgb: np.ndarray, obj_id: int, box_xyxy: Sequence[float],
                     frame_idx: int | None = None) -> SegmentResult:
         import cv2

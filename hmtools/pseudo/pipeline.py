@@ -53,7 +53,7 @@ def write_layer(store, job: VideoJob, masks: VideoMasks, producer) -> None:
         return VideoDoc.new(job.video_id, size_hw, names, objects=masks.n_objects, dataset=job.dataset,
                             key=job.key, action_type=job.action_type, split=job.split,
                             synchronized=job.synchronized, event=job.event,
-                            source=str(job.source.path))
+                            source=str(Path(job.source.path).resolve()))  # resolvable from anywhere
 
     with store.edit(job.video_id, create=create) as doc:
         if tuple(doc.frames) != tuple(names) or tuple(doc.size_hw) != tuple(size_hw):

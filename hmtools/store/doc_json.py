@@ -19,7 +19,7 @@ from hmtools.rle import RLE, fill_area_bbox, validate_counts
 from hmtools.store.document import VideoDoc
 from hmtools.store.layers import Layer
 from hmtools.store.records import (QUALITY_FIELDS, Correction, Flag, Producer, PseudoMask, Quality, TrackedObject,
-                                   check_video_id)
+                                   check_video_id, mask_hash)
 
 SCHEMA_VERSION = 1
 _QUALITY_KEYS = frozenset(QUALITY_FIELDS)
@@ -42,11 +42,15 @@ def doc_to_json(doc: VideoDoc) -> dict:
             out["quality"] = q
         if m.flag.review:
             out["flag"] = {"review": True, "reasons": list(m.flag.reasons)}
+        if m.anchor is not None:
+            out["anchor"] = m.anchor
         return out
 
     def corr_entry(c: Correction) -> dict:
         out = _rle_json(c.rle)
         out.update(status=c.status, by=c.by, at=c.at, tool=c.tool, pseudo_hash=c.pseudo_hash)
+        if c.history:
+            out["history"] = [dict(corr_entry(h), mask_hash=mask_hash(h.rle)) for h in c.history]
         return out
 
     def layer(frames, fn):
@@ -185,11 +189,10 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
         try:
             if layer == "pseudo":
                 value = _checked_instance(PseudoMask, {"rle": rle, "quality": _quality(m.get("quality"), labels, k),
-                                                       "flag": _flag(m.get("flag"), labels, k)})
+                                                       "flag": _flag(m.get("flag"), labels, k),
+                                                       "anchor": _anchor(m.get("anchor"), labels, k)})
             else:
-                value = Correction(rle, status=m.get("status"), by=str(m.get("by", "")),
-                                   at=str(m.get("at", "")), tool=str(m.get("tool", "")),
-                                   pseudo_hash=m.get("pseudo_hash"))
+                value = _correction(rle, m, _history(m.get("history"), size, labels[k]))
         except (TypeError, ValueError) as err:
             raise StoreError(f"{labels[k]}: {err}") from None
         doc.layer(layer).put(i, obj_id, value)  # checked by doc.check() below
@@ -198,6 +201,31 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
     except StoreError as err:
         raise StoreError(f"{where}: {err}") from None
     return doc
+
+
+def _correction(rle: RLE, m: dict, history: tuple = ()) -> Correction:
+    return Correction(rle, status=m.get("status"), by=str(m.get("by", "")), at=str(m.get("at", "")),
+                      tool=str(m.get("tool", "")), pseudo_hash=m.get("pseudo_hash"), history=history)
+
+
+def _history(items: Any, size: tuple[int, int], label: str) -> tuple:
+    """The previous corrections of one correction (absent in documents written before history)."""
+    if items is None or items == []:
+        return ()
+    if not isinstance(items, list) or not all(isinstance(h, dict) and isinstance(h.get("counts"), str)
+                                              for h in items):
+        raise StoreError(f"{label}: history must be a list of corrections")
+    where = [f"{label}: history[{j}]" for j in range(len(items))]
+    areas = validate_counts([h["counts"] for h in items], [size] * len(items), where=where).tolist()
+    out = []
+    for j, (h, area) in enumerate(zip(items, areas)):
+        if h.get("area") != area:
+            raise StoreError(f"{where[j]}: stored area {h.get('area')} but the RLE has {area} pixels")
+        bbox = h.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox)):
+            raise StoreError(f"{where[j]}: bbox must be [x, y, w, h] integers")
+        out.append(_correction(RLE(size, h["counts"], area, tuple(bbox)), h))
+    return tuple(out)
 
 
 class _EntryLabels(Sequence):
@@ -246,6 +274,12 @@ def _quality(q: Any, labels: Sequence[str], k: int) -> Quality:
             raise StoreError(f"{labels[k]}: quality.{key} must be {'true/false' if flag_field else 'a number'}, "
                              f"got {value!r}")
     return _checked_instance(Quality, {**_QUALITY_DEFAULTS, **q})
+
+
+def _anchor(a: Any, labels: Sequence[str], k: int) -> str | None:
+    if a is not None and not isinstance(a, str):
+        raise StoreError(f"{labels[k]}: anchor must be a frame name, got {a!r}")
+    return a
 
 
 def _flag(f: Any, labels: Sequence[str], k: int) -> Flag:

@@ -26,7 +26,7 @@ The JSON form (:mod:`hmtools.store.doc_json`) is specified by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from hmtools.errors import StoreError
@@ -206,7 +206,29 @@ class VideoDoc:
         self._set(self.pseudo, frame_idx, obj_id, mask)
 
     def set_correction(self, frame_idx: int, obj_id: int, corr: Correction) -> None:
+        """Store a correction; one already there goes into its history (:meth:`Correction.superseding`)."""
+        if 0 <= frame_idx < self.n_frames:
+            corr = corr.superseding(self.corrected.get(frame_idx, obj_id))
         self._set(self.corrected, frame_idx, obj_id, corr)
+
+    def revert_correction(self, frame_idx: int, obj_id: int) -> Correction | None:
+        """Restore the correction before the current one (the last of its history); without a
+        history, drop the correction (the pseudo mask is effective again). Returns what is now
+        effective in the corrected layer (``None`` when the correction was dropped).
+
+        Raises:
+            StoreError: there is no correction of ``obj_id`` in that frame.
+        """
+        corr = self.corrected.get(frame_idx, obj_id)
+        if corr is None:
+            raise StoreError(f"video {self.video_id}, frame {self.frames[frame_idx]}: object {obj_id} "
+                             "has no correction to revert")
+        if not corr.history:
+            self.corrected.remove(frame_idx, obj_id)
+            return None
+        restored = replace(corr.history[-1], history=corr.history[:-1])
+        self.corrected.put(frame_idx, obj_id, restored)
+        return restored
 
     def clear_layer(self, layer: str) -> None:
         """Drop every mask of one layer (e.g. before writing a regenerated pseudo layer)."""

@@ -118,6 +118,14 @@ class Layer(Sequence, Generic[M]):
             entry = self._frames[frame_idx] = FrameEntry()
         entry._masks[obj_id] = mask
 
+    def remove(self, frame_idx: int, obj_id: int) -> None:
+        """Drop one mask; a frame left without masks becomes not annotated (``None``)."""
+        entry = self._frames[frame_idx]
+        if entry is not None:
+            entry._masks.pop(obj_id, None)
+            if not entry._masks:
+                self._frames[frame_idx] = None
+
     def clear(self) -> None:
         """Drop every mask (every frame becomes not annotated)."""
         self._frames = [None] * len(self._frames)

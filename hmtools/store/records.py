@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from hmtools.errors import StoreError
@@ -89,11 +89,17 @@ class Flag:
 
 @dataclass(frozen=True)
 class PseudoMask:
-    """One object's proposed mask in one frame."""
+    """One object's proposed mask in one frame.
+
+    Attributes:
+        anchor: the frame name of the correction this mask was re-propagated from
+            (``hmtools propagate``); ``None`` for a mask of the producer's first pass.
+    """
 
     rle: RLE
     quality: Quality = Quality()
     flag: Flag = Flag()
+    anchor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class Correction:
         tool: with what (``cvat``, ``web-editor``, ``import-hm``, ...).
         pseudo_hash: :func:`mask_hash` of the pseudo mask this correction replaced, ``None`` if
             there was none.
+        history: the corrections this one overwrote, oldest first, each without a history of its
+            own (:meth:`VideoDoc.set_correction` keeps them; ``hmtools revert`` restores the last).
     """
 
     rle: RLE
@@ -117,12 +125,24 @@ class Correction:
     at: str
     tool: str
     pseudo_hash: str | None = None
+    history: tuple["Correction", ...] = ()
 
     def __post_init__(self):
         if self.status not in CORRECTION_STATUSES:
             raise ValueError(f"Correction.status must be one of {CORRECTION_STATUSES}, got {self.status!r}")
         if self.status == "empty" and self.rle.area != 0:
             raise ValueError(f"Correction with status 'empty' has a mask of area {self.rle.area}")
+        if any(h.history for h in self.history):
+            raise ValueError("Correction.history entries must not carry a history of their own")
+
+    def superseding(self, old: "Correction | None") -> "Correction":
+        """This correction written over ``old``: ``old`` (and its history) goes into the history
+        when the mask or the status changed; an identical decision keeps the old history only."""
+        if old is None:
+            return self
+        if old.rle.counts == self.rle.counts and old.status == self.status:
+            return replace(self, history=old.history)
+        return replace(self, history=old.history + (replace(old, history=()),))
 
 
 @dataclass(frozen=True)

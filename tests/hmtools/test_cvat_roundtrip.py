@@ -315,3 +315,53 @@ def test_commands_export_edit_import(tmp_path):
     assert "unknown video 'nosuch'" in res.output and "size 16x99" in res.output
     assert "Traceback" not in res.output and "nothing was written" in res.output
     assert store.read("v1").corrected == before
+
+
+def test_commands_export_edit_import_propagate(tmp_path):
+    """The loop through the real commands: export-cvat, one edit, import-cvat --propagate; the
+    neighbouring frames' masks improve, the corrected frame keeps its pseudo mask."""
+    from click.testing import CliRunner
+    from helpers.pseudo_clips import square_clip
+
+    from cli import hmtools
+    from hmtools.store import MaskStore, PseudoMask, VideoDoc
+
+    folder = tmp_path / "frames" / "sq"
+    truth = square_clip(folder, n=10)
+    names = sorted(p.name for p in folder.iterdir())
+    store = MaskStore.create(tmp_path / "store")
+    doc = VideoDoc.new("sq", truth[0].shape, names, source=str(folder))
+    for i in range(10):  # the athlete lost everywhere; frame 5 flagged for review
+        flag = Flag(True, ("low_score",)) if i == 5 else Flag()
+        doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(box_mask(truth[0].shape, 34, 44, 40, 60)), Quality(score=0.5), flag))
+    store.write(doc)
+
+    def ious(d):
+        return [_iou(rle_to_mask(d.layer_mask("effective", i)).astype(bool), truth[i]) for i in range(10)]
+
+    before = ious(store.read("sq"))
+    runner = CliRunner()
+    res = runner.invoke(hmtools, ["export-cvat", "--store", str(store.root), str(tmp_path / "task"), "--flagged-only"])
+    assert res.exit_code == 0, res.output
+    xml_path = tmp_path / "task" / "annotations.xml"
+    tree = ET.parse(xml_path)
+    images = _images(tree)
+    assert list(images) == [f"sq/{names[5]}"]
+    _set_mask(images[f"sq/{names[5]}"], truth[5])
+    tree.write(xml_path)
+    res = runner.invoke(hmtools, ["import-cvat", "--store", str(store.root), str(xml_path), "--propagate",
+                                  "--tracker", "none"])
+    assert res.exit_code == 0, res.output
+    assert "1 edited" in res.output and "propagate shard 0/1: 1 done" in res.output
+    doc = store.read("sq")
+    after = ious(doc)
+    assert after[5] == 1.0 and max(before) < 0.05
+    assert min(after[3:]) > 0.7 and min(after[4], after[6]) > 0.9, after
+    assert max(after[:3]) < 0.05  # frames 0-2 are nearer the producer's start: kept
+    assert doc.pseudo_mask(5, 1).anchor is None and doc.pseudo_mask(4, 1).anchor == names[5]
+    assert not doc.is_stale(5, 1)
+
+
+def _iou(a, b):
+    u = np.count_nonzero(a | b)
+    return 1.0 if u == 0 else np.count_nonzero(a & b) / u

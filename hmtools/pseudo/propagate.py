@@ -1,0 +1,211 @@
+"""Re-propagation: corrected frames become anchors and the pseudo masks between them are regenerated.
+
+For one athlete of one video, the frames holding a correction are its *anchors*. Between two
+consecutive anchors ``a < b`` the tracker and segmenter run forward from ``a`` and backward from
+``b``, each seeded by the corrected mask (the tracker starts from its box; the segmenter is given
+the mask itself through :meth:`~hmtools.pseudo.base.Segmenter.seed`), and every frame takes the
+mask of the nearer anchor (ties go to the earlier one). Before the first anchor the producer's start
+(the frame where the athlete's pseudo masks begin, a prompt box or a detection) counts as a weaker
+anchor: only the frames nearer the correction are rewritten. An ``empty`` correction (nobody there)
+carries over as empty masks, unflagged, but only forward and only up to an anchor that is empty
+too: between an empty and a non-empty anchor the non-empty one's run covers the whole gap, and an
+empty first anchor says nothing about the frames before it (an athlete who entered the water stays
+gone; one not yet seen is not erased). Before the first anchor the run goes
+backward from it (half-way to the producer's start), after the last one forward from it, but there
+only frames that already held a pseudo mask of that athlete are rewritten (an athlete who had not appeared yet stays not
+annotated). A corrected frame is never rewritten: its pseudo mask stays what the correction was
+made against.
+
+Each rewritten mask records the anchor it came from (:attr:`PseudoMask.anchor`, the frame name);
+the run's fingerprint (:func:`anchors_hash`) covers the anchors and the settings, so the workflow
+(:mod:`hmtools.workflows.propagate`) skips a video propagated before with the same ones.
+
+Frames: one decoding pass per athlete; only the frames of the gap being propagated are held
+(``(b - a + 1)`` frames), never the whole video.
+
+Example:
+    >>> plan = anchor_plan(doc, obj_id=1)                    # doctest: +SKIP
+    >>> masks = propagate_video(doc, source, backends)      # {(frame_idx, obj_id): PseudoMask}  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from hmtools.pseudo.base import TrackedBox, mask_box_xyxy
+from hmtools.pseudo.quality import frame_quality, review_flag
+from hmtools.rle import mask_to_rle, rle_to_mask
+from hmtools.store import PseudoMask, Quality, VideoDoc, mask_hash
+
+
+@dataclass(frozen=True)
+class Run:
+    """One tracker/segmenter run from an anchor.
+
+    Attributes:
+        anchor: frame index of the corrected frame the run starts from.
+        targets: frame indices it writes, in the order it visits them (away from the anchor).
+    """
+
+    anchor: int
+    targets: tuple[int, ...]
+
+    @property
+    def direction(self) -> int:
+        return 1 if not self.targets or self.targets[0] > self.anchor else -1
+
+
+def anchors_of(doc: VideoDoc, obj_id: int) -> list[int]:
+    """Frame indices where ``obj_id`` has a correction (any status), in order."""
+    return [i for i in range(doc.n_frames) if doc.correction(i, obj_id) is not None]
+
+
+def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None) -> list[Run]:
+    """The runs that re-propagate one athlete (see the module docstring).
+
+    Args:
+        only_from: restrict to the runs starting at this anchor (the editor's "propagate from this
+            frame"): forward and backward up to the neighbouring anchors.
+
+    Example:
+        With corrections on frames 2 and 6 of 9 frames that all hold pseudo masks:
+        ``[Run(2, (1, 0)), Run(2, (3, 4)), Run(6, (5,)), Run(6, (7, 8))]``.
+    """
+    anchors = anchors_of(doc, obj_id)
+    runs: list[Run] = []
+    if not anchors:
+        return runs
+
+    def had_pseudo(i: int) -> bool:
+        return doc.pseudo_mask(i, obj_id) is not None
+
+    def empty(i: int) -> bool:
+        return doc.correction(i, obj_id).rle.area == 0
+
+    first, last = anchors[0], anchors[-1]
+    started = next((i for i in range(doc.n_frames) if had_pseudo(i)), first)
+    if not empty(first):  # "nobody there" says nothing about the frames before it
+        # The producer's own start (a prompt box) is a weaker anchor: the first half stays its.
+        runs.append(Run(first, tuple(i for i in range(first - 1, (started + first) // 2, -1) if had_pseudo(i))))
+    for a, b in zip(anchors, anchors[1:]):
+        mid = (a + b) // 2  # frames a+1..mid from a, mid+1..b-1 from b
+        if empty(a) != empty(b):  # the athlete leaves (or comes): the anchor with someone goes all the way
+            mid = b - 1 if empty(b) else a
+        runs.append(Run(a, tuple(range(a + 1, mid + 1))))
+        runs.append(Run(b, tuple(range(b - 1, mid, -1))))
+    runs.append(Run(last, tuple(i for i in range(last + 1, doc.n_frames) if had_pseudo(i))))
+    runs = [r for r in runs if r.targets]
+    if only_from is not None:
+        runs = [r for r in runs if r.anchor == only_from]
+    return runs
+
+
+def anchors_hash(doc: VideoDoc, settings_fingerprint: dict) -> str:
+    """16 hex digits over every correction (frame, object, mask hash) and the run's settings."""
+    anchors = sorted([i, obj_id, mask_hash(c.rle)] for i, obj_id, c in doc.corrected.items())
+    payload = {"anchors": anchors, "settings": settings_fingerprint}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _FrameWindow:
+    """Frames of one decoding pass, kept only from the earliest frame still needed."""
+
+    def __init__(self, frames: Iterator):
+        self._it = iter(frames)
+        self._held: dict[int, np.ndarray] = {}
+        self._next = 0
+
+    def get(self, idx: int) -> np.ndarray:
+        while idx >= self._next:
+            frame = next(self._it)
+            self._held[frame.index] = frame.image_rgb
+            self._next = frame.index + 1
+        return self._held[idx]
+
+    def release_before(self, idx: int) -> None:
+        for k in [k for k in self._held if k < idx]:
+            del self._held[k]
+
+
+def _run_one(run: Run, obj_id: int, anchor_mask: np.ndarray, window: _FrameWindow, backends,
+             tracker) -> dict[int, PseudoMask]:
+    """Track and segment ``run.targets`` from the anchor's mask; masks by frame index."""
+    settings = backends.settings
+    t = settings.thresholds
+    seg = backends.segmenter
+    img = window.get(run.anchor)
+    box = mask_box_xyxy(anchor_mask)
+    out: dict[int, PseudoMask] = {}
+    seg.forget(obj_id)
+    if box is None:  # "nobody there" carries over up to the midpoint to the next anchor
+        empty = mask_to_rle(anchor_mask)
+        q = Quality(iou_prev=1.0, area_jump=0.0, empty=True)
+        return {idx: PseudoMask(empty, q) for idx in run.targets}
+    tracker.start(img, obj_id, box)
+    tracker.correct(obj_id, box)  # as after a segmented start frame: the tracker pads the mask's box
+    seg.seed(obj_id, img, anchor_mask, run.anchor)
+    prev = anchor_mask
+    for idx in run.targets:
+        img = window.get(idx)
+        tb: TrackedBox = tracker.step(img)[obj_id]
+        res = seg.segment([img], [{obj_id: tb.box_xyxy}], [idx])[0][obj_id]
+        q = frame_quality(res.mask, prev, score=res.score, stability=res.stability,
+                          tracker_peak=tb.peak, border_px=t.border_px)
+        prev = res.mask
+        mbox = mask_box_xyxy(res.mask)
+        if mbox is not None:
+            tracker.correct(obj_id, mbox)
+        out[idx] = PseudoMask(mask_to_rle(res.mask), q, review_flag(q, t))
+    return out
+
+
+def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] | None = None,
+                    only_from: int | None = None) -> dict[tuple[int, int], PseudoMask]:
+    """Re-propagated pseudo masks of one video, not yet written.
+
+    Args:
+        doc: the video's document (its corrections are the anchors).
+        source: a :class:`~hmtools.video.VideoSource` yielding the document's frames.
+        backends: a :class:`~hmtools.pseudo.backends.Backends` (any tracker and segmenter of the
+            registries).
+        obj_ids: athletes to propagate (default: every athlete with a correction).
+        only_from: only the runs from this anchor (see :func:`anchor_plan`).
+
+    Returns:
+        ``{(frame_idx, obj_id): PseudoMask}`` with ``anchor`` set to the anchor's frame name.
+    """
+    from hmtools.errors import VideoError
+
+    seg = backends.segmenter
+    seg.reset()
+    ids = list(obj_ids) if obj_ids is not None else doc.object_ids
+    plans = {o: anchor_plan(doc, o, only_from) for o in ids}
+    plans = {o: p for o, p in plans.items() if p}
+    out: dict[tuple[int, int], PseudoMask] = {}
+    if not plans:
+        return out
+    if seg.wants_background:
+        seg.prepare(f.image_rgb for f in source.frames())
+    for obj_id, runs in plans.items():
+        # Runs sorted by the first frame they need, so one forward decoding pass serves them all.
+        runs = sorted(runs, key=lambda r: min(r.anchor, *r.targets))
+        window = _FrameWindow(source.frames())
+        for run in runs:
+            lo = min(run.anchor, *run.targets)
+            window.release_before(lo)
+            corr = doc.correction(run.anchor, obj_id)
+            try:
+                masks = _run_one(run, obj_id, rle_to_mask(corr.rle).astype(bool), window, backends,
+                                 backends.new_tracker())
+            except StopIteration:
+                raise VideoError(f"{doc.video_id}: the video has fewer frames than its document "
+                                 f"({doc.n_frames})") from None
+            name = doc.frames[run.anchor]
+            for idx, pm in masks.items():
+                out[(idx, obj_id)] = PseudoMask(pm.rle, pm.quality, pm.flag, anchor=name)
+    return out
