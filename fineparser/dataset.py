@@ -82,7 +82,10 @@ class ClipCache:
 def _resized_clip(table: ClipTable, row: int, params: CropParams
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """(F, rh, rw, 3) frames and (F, rh, rw) masks (None without masks) of one window."""
-    frames = np.stack([params.resize(read_frame_rgb(p)) for p in table.frame_paths[row]])
+    paths = table.frame_paths[row]
+    first = read_frame_rgb(paths[0])
+    frames = np.stack([params.resize(first)] + [params.resize(read_frame_rgb(p, first.shape[:2]))
+                                                for p in paths[1:]])
     if table.mask_ref is None:
         return frames, None
     refs = table.mask_ref[row]
