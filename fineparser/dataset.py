@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -182,9 +183,17 @@ class PairDataset(torch.utils.data.Dataset):
         return PairItem(*clips)
 
 
+# The process that makes the loaders (this module is imported there before the workers fork).
+_LOADER_PID = os.getpid()
+
+
 def worker_init(worker_id: int) -> None:
-    """DataLoader workers decode with one thread each (the cores are shared with training)."""
+    """DataLoader workers decode with one thread each (the cores are shared with training) and
+    exit when the command that started them is killed (:func:`hmtools.workers.exit_with_parent`)."""
     import cv2
 
+    from hmtools.workers import exit_with_parent
+
+    exit_with_parent(_LOADER_PID)
     cv2.setNumThreads(1)
     torch.set_num_threads(1)

@@ -20,9 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +31,7 @@ from hmtools.errors import HMError, StoreError
 from hmtools.formats.finediving_hm import EXPORT_FORMATS, hm_folder, hm_folder_to_rles, mask_to_hm_image, short_list
 from hmtools.rle import RLE, empty_rle, rle_to_mask
 from hmtools.video import frame_file_problem, read_frame_image
+from hmtools.workers import process_pool
 from hmtools.store import LAYERS, MASK_SOURCES, MaskStore, Producer, PseudoMask, TrackedObject, VideoDoc, utc_now
 
 EXPORT_LAYERS = MASK_SOURCES
@@ -228,8 +227,7 @@ def import_hm(store: MaskStore, masks_root: str | Path, targets: Sequence[VideoT
                           "dataset/store)" for d in unmatched_folders(root, ids)]
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(jobs) // 4 if workers is None else len(jobs)))
-    pool = (ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
-            if n_workers > 1 else None)
+    pool = process_pool(n_workers) if n_workers > 1 else None
     try:
         results = pool.map(_read_job, jobs) if pool else map(_read_job, jobs)
         for (folder, target, _), result in tqdm(zip(jobs, results), total=len(jobs), unit="video",
