@@ -11,7 +11,7 @@ import importlib
 
 import click
 
-from hmtools.errors import HMError
+from hmtools.errors import user_message
 
 HMTOOLS_COMMANDS: dict[str, str] = {
     "init": "hmtools.commands.init:init",
@@ -44,7 +44,9 @@ FINEPARSER_COMMANDS: dict[str, str] = {
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use.
 
-    User errors (:class:`hmtools.errors.HMError`) become one-line click errors: no traceback.
+    User errors (:class:`hmtools.errors.HMError`, a full disk or a permission denied:
+    :func:`hmtools.errors.user_message`) become one-line click errors, no traceback; Ctrl-C is one
+    line and exit status 130.
     """
 
     def __init__(self, *args, lazy_commands: dict[str, str], **kwargs):
@@ -63,8 +65,15 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except HMError as err:
-            raise click.ClickException(str(err)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted (Ctrl-C); files are written atomically, so nothing was left "
+                       "half-written", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as err:  # noqa: BLE001 -- re-raised unless it is the user's
+            line = user_message(err)
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
 
 
 @click.group(cls=LazyGroup, lazy_commands=HMTOOLS_COMMANDS,

@@ -161,7 +161,8 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], pat
 
 def _reason(err: BaseException) -> str:
     """A short cause: the first sentence of the first line of torch's (often long) message."""
+    from hmtools.pseudo.checkpoints import torch_load_reason
+
     if isinstance(err, pickle.UnpicklingError):
-        return "not a torch file, or it holds objects that weights_only loading refuses"
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text.split(". ")[0][:160]
+        return f"not a torch file, or it holds objects that a weights-only load refuses ({torch_load_reason(err)})"
+    return torch_load_reason(err)

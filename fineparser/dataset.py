@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -82,7 +83,10 @@ class ClipCache:
 def _resized_clip(table: ClipTable, row: int, params: CropParams
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """(F, rh, rw, 3) frames and (F, rh, rw) masks (None without masks) of one window."""
-    frames = np.stack([params.resize(read_frame_rgb(p)) for p in table.frame_paths[row]])
+    paths = table.frame_paths[row]
+    first = read_frame_rgb(paths[0])
+    frames = np.stack([params.resize(first)] + [params.resize(read_frame_rgb(p, first.shape[:2]))
+                                                for p in paths[1:]])
     if table.mask_ref is None:
         return frames, None
     refs = table.mask_ref[row]
@@ -179,9 +183,17 @@ class PairDataset(torch.utils.data.Dataset):
         return PairItem(*clips)
 
 
+# The process that makes the loaders (this module is imported there before the workers fork).
+_LOADER_PID = os.getpid()
+
+
 def worker_init(worker_id: int) -> None:
-    """DataLoader workers decode with one thread each (the cores are shared with training)."""
+    """DataLoader workers decode with one thread each (the cores are shared with training) and
+    exit when the command that started them is killed (:func:`hmtools.workers.exit_with_parent`)."""
     import cv2
 
+    from hmtools.workers import exit_with_parent
+
+    exit_with_parent(_LOADER_PID)
     cv2.setNumThreads(1)
     torch.set_num_threads(1)

@@ -75,11 +75,41 @@ def build_table(cfg, mcfg, samples: list, masks: str | None = None,
         from hmtools.store import MaskStore
 
         store = MaskStore.open(cfg.store)
+    samples = whole_frame_samples(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset])
     table = build_clip_table(samples, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], masks, store,
                              mask_splits)
     if cfg.val_share > 0:
         hold_out_validation(table, cfg.val_share, cfg.seed)
     return table
+
+
+def whole_frame_samples(samples: list, num_frames: int, sampling: str) -> list:
+    """The samples whose window frames all end whole (:func:`hmtools.video.frame_file_problem`:
+    the file's last bytes, about 1 % of a decode); the others are skipped with a warning naming
+    the file, like the dataset's other defects. Frames that still fail to decode, or differ in
+    size, fail the item that reads them (:func:`fineparser.transforms.read_frame_rgb`).
+
+    Raises:
+        DatasetError: no sample is left.
+    """
+    from fineparser.sampling import sample_frame_indices
+    from hmtools.datasets.base import DefectLog
+    from hmtools.video import frame_file_problem
+
+    defects = DefectLog("warn")
+    kept = []
+    for s in samples:
+        for j in sample_frame_indices(len(s.frame_paths), num_frames, sampling):
+            problem = frame_file_problem(s.frame_paths[j])
+            if problem is not None:
+                defects.report(s.video_id, f"frame {s.frame_paths[j]}: {problem}")
+                break
+        else:
+            kept.append(s)
+    if not kept:
+        raise DatasetError(f"no clip left once clips with corrupt frames are skipped "
+                           f"(first: {defects.defects[0]})")
+    return kept
 
 
 @dataclass

@@ -71,11 +71,16 @@ class CropParams:
         return np.ascontiguousarray(out)
 
 
-def read_frame_rgb(path: bytes | str) -> np.ndarray:
-    """Decode one image file as (H, W, 3) uint8 RGB; DatasetError naming it when unreadable."""
+def read_frame_rgb(path: bytes | str, size_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode one image file as (H, W, 3) uint8 RGB; DatasetError naming it when it is unreadable,
+    truncated, undecodable or (with ``size_hw``) of another size (:func:`hmtools.video.read_frame_image`)."""
     import cv2
 
-    image = cv2.imread(os.fsdecode(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f"{os.fsdecode(path)}: cannot read this frame image")
+    from hmtools.errors import VideoError
+    from hmtools.video import read_frame_image
+
+    try:
+        image = read_frame_image(os.fsdecode(path), size_hw)
+    except VideoError as err:
+        raise DatasetError(str(err)) from None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -7,6 +7,34 @@ prints that line without a traceback and exits non-zero; programming errors keep
 
 from __future__ import annotations
 
+import errno
+import re
+
+# OSErrors that the user's machine or input cause (a full disk, a read-only or unwritable store, a
+# path of the wrong kind): one line like an HMError; other OSErrors keep their traceback.
+USER_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                         errno.EISDIR, errno.ENOTDIR, errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY))
+_WRAPPED = re.compile(r"^(?:[\w.]+\.)?\w+(?:Error|Exception): (.*)$")
+
+
+def user_message(err: BaseException) -> str | None:
+    """The one line to show for an error the user caused, or ``None`` for a programming error.
+
+    An :class:`HMError` re-raised from a DataLoader worker carries torch's traceback in its
+    message ("Caught DatasetError in DataLoader worker process 0. Original Traceback ..."): its
+    last line is ours.
+    """
+    if isinstance(err, HMError):
+        lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+        if len(lines) > 1 and "Original Traceback" in str(err):
+            match = _WRAPPED.match(lines[-1])
+            return match.group(1) if match else lines[-1]
+        return lines[0] if lines else type(err).__name__
+    if isinstance(err, OSError) and err.errno in USER_ERRNOS:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror or err}"
+    return None
+
 
 class HMError(Exception):
     """Base class of errors caused by user input; ``str(err)`` is the one line shown to the user."""

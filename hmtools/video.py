@@ -8,6 +8,13 @@ of a file is what actually decodes: a container's ``CAP_PROP_FRAME_COUNT`` is ne
 Errors are per video: an unreadable, empty or corrupt source raises :class:`VideoError` naming it,
 and callers processing many videos record that error and go on with the next one.
 
+A frame image is trusted only when it decodes whole: :func:`read_frame_image` is the one rule
+(end-of-image marker present, decodes, the clip's size), used by frame folders here, by fineparser's
+training and prediction loaders and by ``import-hm``; :func:`frame_file_problem` is its cheap
+half (the end marker only, from the file's last bytes) for checking many files up front.
+libjpeg decodes a truncated JPEG "successfully" with a grey bottom and only a warning on stderr,
+which is why the marker is checked before decoding.
+
 Example:
     >>> src = open_video("clips/dive.mp4")          # doctest: +SKIP
     >>> for frame in prefetch(src.frames()):        # doctest: +SKIP
@@ -133,15 +140,90 @@ def _read_images(video_id: str, paths: Sequence[Path]) -> Iterator[Frame]:
 
     size_hw = None
     for idx, p in enumerate(paths):
-        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise VideoError(f"{p}: cannot read frame image (missing or corrupt) in video {video_id}")
-        if size_hw is None:
-            size_hw = bgr.shape[:2]
-        elif bgr.shape[:2] != size_hw:
-            raise VideoError(f"{p}: frame is {bgr.shape[1]}x{bgr.shape[0]}, "
-                             f"earlier frames of {video_id} are {size_hw[1]}x{size_hw[0]}")
+        try:
+            bgr = read_frame_image(p, size_hw)
+        except VideoError as err:
+            raise VideoError(f"{err} (video {video_id})") from None
+        size_hw = bgr.shape[:2]
         yield Frame(idx, p.name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+# How far from the end of a JPEG its end-of-image marker may sit: some writers pad a few bytes.
+_JPEG_TAIL = 32
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every PNG
+
+
+def truncation_problem(data: bytes | memoryview, name: str | Path) -> str | None:
+    """Why the bytes of image file ``name`` are not a whole JPEG or PNG, or ``None``.
+
+    Only the end is looked at (``data`` may be just the file's last bytes): a JPEG must end in an
+    end-of-image marker ``FF D9`` (a few padding bytes after it allowed), a PNG in its IEND
+    chunk; other formats pass. Entropy-coded JPEG data never holds ``FF D9`` (``FF`` is stuffed),
+    so a cut file cannot end in one by chance.
+
+    Example:
+        >>> truncation_problem(b"\\xff\\xd8...\\xff\\xd9", "a.jpg") is None
+        True
+    """
+    suffix = Path(name).suffix.lower()
+    if len(data) == 0:
+        return "empty file"
+    if suffix in (".jpg", ".jpeg"):
+        if b"\xff\xd9" not in bytes(data[-_JPEG_TAIL:]):
+            return "truncated JPEG (no end-of-image marker)"
+    elif suffix == ".png" and bytes(data[-len(_PNG_END):]) != _PNG_END:
+        return "truncated PNG (no IEND chunk)"
+    return None
+
+
+def frame_file_problem(path: str | Path) -> str | None:
+    """The cheap half of :func:`read_frame_image`: whether ``path`` exists and ends whole (its
+    last bytes only, no decoding); the problem in words, or ``None``.
+
+    Example:
+        >>> frame_file_problem("clip/img_00001.jpg")      # doctest: +SKIP
+        'truncated JPEG (no end-of-image marker)'
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - _JPEG_TAIL))
+            tail = fh.read()
+    except OSError as err:
+        return f"cannot read ({err.strerror})"
+    return truncation_problem(tail, path)
+
+
+def read_frame_image(path: str | Path, size_hw: Sequence[int] | None = None, *,
+                     flags: int | None = None) -> np.ndarray:
+    """Read one frame image that must decode whole: BGR ``(H, W, 3)`` uint8 (or what ``flags``
+    asks of ``cv2.imdecode``, e.g. ``cv2.IMREAD_GRAYSCALE``).
+
+    Args:
+        path: the image file.
+        size_hw: the clip's ``(H, W)``; a frame of another size is refused.
+        flags: ``cv2.imdecode`` flags (default ``IMREAD_COLOR``).
+
+    Raises:
+        VideoError: one line naming the file: unreadable, empty, truncated (no end marker), not
+            decodable, or of another size than the clip's.
+    """
+    import cv2
+
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as err:
+        raise VideoError(f"{path}: cannot read frame image ({err.strerror})") from None
+    problem = truncation_problem(memoryview(data), path)
+    if problem is not None:
+        raise VideoError(f"{path}: {problem}")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR if flags is None else flags)
+    if image is None:
+        raise VideoError(f"{path}: cannot decode frame image (corrupt or not an image)")
+    if size_hw is not None and tuple(image.shape[:2]) != tuple(size_hw):
+        raise VideoError(f"{path}: frame is {image.shape[1]}x{image.shape[0]}, the clip's frames "
+                         f"are {size_hw[1]}x{size_hw[0]}")
+    return image
 
 
 def open_video(path: str | Path, video_id: str | None = None) -> VideoSource:

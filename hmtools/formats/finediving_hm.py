@@ -34,9 +34,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from hmtools.errors import StoreError
+from hmtools.errors import StoreError, VideoError
 from hmtools.rle import RLE, mask_to_rle
 from hmtools.store.records import check_video_id
+from hmtools.video import read_frame_image
 
 MASK_SUFFIXES = (".jpg", ".jpeg", ".png")
 EXPORT_FORMATS = ("png", "jpg")
@@ -120,18 +121,10 @@ def read_hm_mask(path: Path, size_hw: tuple[int, int]) -> tuple[np.ndarray, tupl
     """
     import cv2
 
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as err:
-        raise StoreError(f"{path}: cannot read ({err.strerror})") from None
-    if data.size == 0:
-        raise StoreError(f"{path}: empty file")
-    if path.suffix.lower() in (".jpg", ".jpeg") and bytes(data[-2:]) != b"\xff\xd9":
-        # libjpeg decodes a truncated JPEG with a warning and grey fill: refuse it instead.
-        raise StoreError(f"{path}: truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise StoreError(f"{path}: not a readable JPEG/PNG image")
+    try:  # the frames' own rule: no end marker, undecodable -> refused (libjpeg would grey-fill)
+        image = read_frame_image(path, flags=cv2.IMREAD_GRAYSCALE)
+    except VideoError as err:
+        raise StoreError(str(err)) from None
     mask = image > 127  # value / 255 > 0.5 for 8-bit images
     h, w = mask.shape
     big_h, big_w = size_hw

@@ -82,7 +82,7 @@ def _propagation_tracker(s: PseudoMaskSettings, model) -> Tracker:
 def _sam_segmenter(s: PseudoMaskSettings) -> Segmenter:
     from hmtools.pseudo.sam import SamSegmenter, load_sam
 
-    return SamSegmenter(load_sam(s.sam_model, s.sam_checkpoint), device=s.device,
+    return SamSegmenter(load_sam(s.sam_model, s.sam_checkpoint, s.allow_pickled_objects), device=s.device,
                         encoder_batch=s.sam_encoder_batch, half=s.half, multimask=s.sam_multimask)
 
 

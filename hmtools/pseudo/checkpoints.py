@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import threading
 from pathlib import Path
 
@@ -119,13 +120,44 @@ class _PlaceholderPickle:
         return _PlaceholderUnpickler(f, **kwargs).load()
 
 
-def load_state_file(path: Path, allow_placeholders: bool = False):
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Sentences of torch's messages that users must not act on (loading with weights_only=False runs
+# whatever the file pickled) or cannot act on (allowlisting globals in code).
+_ADVICE = ("weights_only", "Re-running", "add_safe_globals", "safe_globals", "This file can still be loaded",
+           "Check the documentation")
+
+
+def torch_load_reason(err: BaseException) -> str:
+    """Why ``torch.load`` failed, in whole sentences and without torch's advice to load with
+    ``weights_only=False`` (unsafe) or to allowlist globals: the ``WeightsUnpickler error`` itself
+    when there is one (``Unsupported global: GLOBAL __main__.Foo was not an allowed global by
+    default.``), else the first sentence of the message.
+
+    Example:
+        >>> torch_load_reason(EOFError("Ran out of input"))
+        'EOFError: Ran out of input'
+    """
+    text = _ANSI.sub("", str(err)).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
+    kept = [s for s in sentences if not any(a in s for a in _ADVICE)]
+    reason = kept[0] if kept else ""
+    if isinstance(err, pickle.UnpicklingError):
+        return reason or "it holds objects that a weights-only load refuses"
+    return f"{type(err).__name__}: {reason}" if reason else type(err).__name__
+
+
+def load_state_file(path: Path, allow_placeholders: bool = False,
+                    retry_flag: str | None = "--allow-pickled-objects"):
     """``torch.load`` a checkpoint on the CPU, ``weights_only=True`` first.
 
     Args:
         path: checkpoint file.
         allow_placeholders: if the safe load fails (pickled training objects), retry with the
             restricted unpickler that maps unknown classes to placeholders. Only on user request.
+        retry_flag: the caller's option that sets ``allow_placeholders``, suggested in the
+            message; ``None`` when the caller has none.
 
     Raises:
         CheckpointError: the file cannot be read (and the fallback is off or fails too).
@@ -135,21 +167,19 @@ def load_state_file(path: Path, allow_placeholders: bool = False):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if not allow_placeholders:
-            raise CheckpointError(
-                f"{path}: not loadable with weights_only=True ({first[:160]}); if you trust the "
-                f"file's origin, retry with --allow-pickled-objects") from None
+            hint = f"; if you trust the file's origin, retry with {retry_flag}" if retry_flag else ""
+            raise CheckpointError(f"{path}: holds pickled objects, not only weights "
+                                  f"({torch_load_reason(err)}){hint}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint ({torch_load_reason(err)})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False,
                           pickle_module=_PlaceholderPickle)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, TypeError,
             AttributeError) as err:
         raise CheckpointError(f"{path}: cannot read checkpoint even with placeholders "
-                              f"({type(err).__name__}: {str(err)[:160]})") from None
+                              f"({torch_load_reason(err)})") from None
 
 
 def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:

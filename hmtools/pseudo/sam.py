@@ -44,14 +44,16 @@ def _segment_anything():
     return segment_anything
 
 
-def load_sam(model_type: str, checkpoint: str | Path | None):
-    """Build SAM ``model_type`` (vit_h / vit_l / vit_b) and load a local checkpoint strictly."""
+def load_sam(model_type: str, checkpoint: str | Path | None, allow_pickled_objects: bool = False,
+             retry_flag: str | None = "--allow-pickled-objects"):
+    """Build SAM ``model_type`` (vit_h / vit_l / vit_b) and load a local checkpoint strictly;
+    ``allow_pickled_objects`` and ``retry_flag`` as in :func:`~hmtools.pseudo.checkpoints.load_state_file`."""
     if model_type not in SAM_CHECKPOINTS:
         raise ValueError(f"unknown SAM model {model_type!r}; choose from {sorted(SAM_CHECKPOINTS)}")
     published = SAM_URL + SAM_CHECKPOINTS[model_type]
     path = require_checkpoint(checkpoint, f"SAM {model_type}", published)
     sam = _segment_anything().sam_model_registry[model_type](checkpoint=None)
-    state = load_state_file(path)
+    state = load_state_file(path, allow_placeholders=allow_pickled_objects, retry_flag=retry_flag)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     strict_load(sam, state, path, f"SAM {model_type}")

@@ -28,7 +28,6 @@ import json
 import os
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -274,9 +273,9 @@ def _parse_chunks(chunks: list[list[str]], workers: int, progress: bool, total: 
                 yield _tables_of(chunk)
                 bar.update(len(chunk))
             return
-        import multiprocessing
+        from hmtools.workers import process_pool
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with process_pool(workers) as pool:
             for chunk, result in zip(chunks, pool.map(_tables_of, chunks)):
                 yield result
                 bar.update(len(chunk))

@@ -118,11 +118,11 @@ def validate_store(store: "MaskStore", *, workers: int | None = None, progress: 
             100-frame document, so a 3,000-document store takes a minute on one core.
     """
     import contextlib
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
+
+    from hmtools.workers import process_pool
 
     report = ValidationReport()
     paths = sorted(p for p in store.videos_dir.iterdir() if p.is_file())
@@ -135,7 +135,7 @@ def validate_store(store: "MaskStore", *, workers: int | None = None, progress: 
     n_workers = max(1, min(n_workers, len(docs) // 16))
     with contextlib.ExitStack() as stack:
         if n_workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork")))
+            pool = stack.enter_context(process_pool(n_workers))
             results = pool.map(validate_doc_file, docs, chunksize=8)
         else:
             results = map(validate_doc_file, docs)

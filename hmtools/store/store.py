@@ -9,7 +9,11 @@ Layout::
 
 Every write validates the document, then writes it with :func:`hmtools.atomic.atomic_write_text`
 (a temporary file in the same folder, fsynced, renamed over the old one, the folder fsynced), so a
-crash (even ``kill -9``) leaves either the old or the new document, never half of one.
+crash (even ``kill -9``) leaves either the old or the new document, never half of one. The
+temporary file an interrupted write leaves (``videos/.<id>.json.<random>.tmp``) is removed by the
+next write to that video, and by ``hmtools validate --fix`` (:meth:`MaskStore.remove_leftovers`):
+both hold the video's lock, which every writer holds while its temporary file exists, so a live
+writer's file is never touched.
 
 Example:
     >>> store = MaskStore.create("data/store")
@@ -20,11 +24,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 from pathlib import Path
 from typing import Callable, Iterator
 
-from hmtools.atomic import atomic_write_text
+from hmtools.atomic import TMP_SUFFIX, atomic_write_text
 from hmtools.errors import StoreError
 from hmtools.store.doc_json import doc_from_json, doc_to_json
 from hmtools.store.document import VideoDoc
@@ -124,30 +129,66 @@ class MaskStore:
 
     # -- writing ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, video_id: str) -> Iterator[None]:
-        """Exclusive advisory lock on one video (blocks until free). Not re-entrant."""
+    def lock(self, video_id: str, *, wait: bool = True) -> Iterator[None]:
+        """Exclusive advisory lock on one video (blocks until free, or with ``wait=False`` raises
+        ``BlockingIOError`` when it is held). Not re-entrant."""
         import fcntl
 
         lock_path = self.root / "locks" / f"{check_video_id(video_id)}.lock"
         lock_path.parent.mkdir(exist_ok=True)
         with open(lock_path, "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def write(self, doc: VideoDoc, *, _locked: bool = False) -> Path:
-        """Validate ``doc`` and replace its file atomically (takes the video's lock)."""
+        """Validate ``doc`` and replace its file atomically (takes the video's lock); leftover
+        temporary files of earlier, interrupted writes of this video are removed."""
         doc.check()
         text = json.dumps(doc_to_json(doc), separators=(",", ":"), allow_nan=False)
         path = self.path(doc.video_id)
-        if _locked:
+        with contextlib.nullcontext() if _locked else self.lock(doc.video_id):
+            self._remove_temporaries_locked(doc.video_id)
             atomic_write_text(path, text)
-        else:
-            with self.lock(doc.video_id):
-                atomic_write_text(path, text)
         return path
+
+    def _remove_temporaries_locked(self, video_id: str) -> list[Path]:
+        """Remove ``video_id``'s temporary files; the caller holds its lock, so they are stale."""
+        prefix = f".{video_id}.json."
+        removed = []
+        for p in self.videos_dir.glob(f"{glob.escape(prefix)}*{TMP_SUFFIX}"):
+            middle = p.name[len(prefix):-len(TMP_SUFFIX)]
+            if "." not in middle:  # .<id>.json.<random>.tmp of this id, not of "<id>.json.x"
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+        return removed
+
+    def leftovers(self) -> list[Path]:
+        """Temporary files of interrupted document writes (``videos/.<id>.json.<random>.tmp``)."""
+        return sorted(p for p in self.videos_dir.glob(f".*.json.*{TMP_SUFFIX}") if p.is_file())
+
+    def remove_leftovers(self) -> tuple[list[Path], list[Path]]:
+        """Remove every leftover temporary file whose video is not being written now.
+
+        Returns:
+            ``(removed, in_use)``: the files removed, and those whose video's lock is held by a
+            live writer (left alone; run again later).
+        """
+        removed, in_use = [], []
+        for p in self.leftovers():
+            video_id = p.name[1:].rsplit(".json.", 1)[0]
+            try:
+                with self.lock(video_id, wait=False):
+                    removed += self._remove_temporaries_locked(video_id)
+            except BlockingIOError:
+                in_use.append(p)
+            except StoreError:  # not a valid video id: no writer of ours made it
+                p.unlink(missing_ok=True)
+                removed.append(p)
+        return sorted(set(removed)), in_use
 
     @contextlib.contextmanager
     def edit(self, video_id: str, create: Callable[[], VideoDoc] | None = None) -> Iterator[VideoDoc]:

@@ -44,7 +44,7 @@ class SamPrompter:
         if model_type not in SAM_CHECKPOINTS:
             raise HMError(f"unknown SAM model {model_type!r}; choose from {sorted(SAM_CHECKPOINTS)}")
         require_checkpoint(checkpoint, f"SAM {model_type}", SAM_URL + SAM_CHECKPOINTS[model_type])
-        return cls(lambda: load_sam(model_type, checkpoint), device)
+        return cls(lambda: load_sam(model_type, checkpoint, retry_flag=None), device)
 
     def _get_predictor(self):
         if self._predictor is None:

@@ -20,9 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +30,8 @@ import numpy as np
 from hmtools.errors import HMError, StoreError
 from hmtools.formats.finediving_hm import EXPORT_FORMATS, hm_folder, hm_folder_to_rles, mask_to_hm_image, short_list
 from hmtools.rle import RLE, empty_rle, rle_to_mask
+from hmtools.video import frame_file_problem, read_frame_image
+from hmtools.workers import process_pool
 from hmtools.store import LAYERS, MASK_SOURCES, MaskStore, Producer, PseudoMask, TrackedObject, VideoDoc, utc_now
 
 EXPORT_LAYERS = MASK_SOURCES
@@ -55,6 +55,7 @@ class VideoTarget:
     size_hw: tuple[int, int]
     frames: tuple[str, ...]
     meta: dict = field(default_factory=dict)
+    frame_paths: tuple[Path, ...] = ()  # the frame files, checked before pairing (dataset targets)
 
 
 def target_from_doc(doc: VideoDoc) -> VideoTarget:
@@ -72,19 +73,25 @@ def target_from_sample(sample) -> VideoTarget:
     import cv2
 
     first = sample.frame_paths[0]
-    image = cv2.imdecode(np.fromfile(str(first), np.uint8), cv2.IMREAD_GRAYSCALE) if first.is_file() else None
-    if image is None:
-        raise StoreError(f"{first}: cannot read the first frame of {sample.video_id} to get its size")
+    try:
+        image = read_frame_image(first, flags=cv2.IMREAD_GRAYSCALE)
+    except HMError as err:
+        raise StoreError(f"{err} (the first frame of {sample.video_id}, read for its size)") from None
     key = list(sample.key) if isinstance(sample.key, tuple) else sample.key
     meta = {"dataset": sample.dataset, "key": key, "action_type": sample.action_type,
             "split": sample.split, "synchronized": sample.synchronized, "event": sample.event,
             "source": str(first.parent)}
-    return VideoTarget(sample.video_id, (int(image.shape[0]), int(image.shape[1])), sample.frame_names, meta)
+    return VideoTarget(sample.video_id, (int(image.shape[0]), int(image.shape[1])), sample.frame_names, meta,
+                       tuple(sample.frame_paths))
 
 
 def _read_job(job: tuple[Path, VideoTarget, Path]):
     """Worker: ``(rles, resized)`` or the error line."""
     folder, target, root = job
+    for path in target.frame_paths:  # the frames the masks pair with must be whole, like in training
+        problem = frame_file_problem(path)
+        if problem is not None:
+            return f"{path}: {problem} (frame of {target.video_id}; its masks are not imported)"
     try:
         return hm_folder_to_rles(folder, target.frames, target.size_hw, root)
     except HMError as err:
@@ -220,8 +227,7 @@ def import_hm(store: MaskStore, masks_root: str | Path, targets: Sequence[VideoT
                           "dataset/store)" for d in unmatched_folders(root, ids)]
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(jobs) // 4 if workers is None else len(jobs)))
-    pool = (ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
-            if n_workers > 1 else None)
+    pool = process_pool(n_workers) if n_workers > 1 else None
     try:
         results = pool.map(_read_job, jobs) if pool else map(_read_job, jobs)
         for (folder, target, _), result in tqdm(zip(jobs, results), total=len(jobs), unit="video",

@@ -59,3 +59,14 @@ def test_cached_clips_are_the_uncached_items(tiny_table):
     assert 0 < len(cache) <= len(train)
     evaluated = ClipDataset(table, train, (32, 32), cache=cache)[0]
     assert torch.equal(evaluated.frames, ClipDataset(table, train, (32, 32))[0].frames)
+
+
+def test_train_loader_workers_exit_when_the_command_is_killed(tiny_aqa, tmp_path):
+    """``worker_init`` makes DataLoader workers exit with the command (:mod:`hmtools.workers`)."""
+    from helpers.processes import kill_when_workers_run
+
+    data_root, store_root = tiny_aqa
+    kill_when_workers_run(["train", "--dataset", "synthetic", "--data-root", str(data_root),
+                           "--store", str(store_root), "--preset", "tiny", "--run-dir",
+                           str(tmp_path / "run"), "--set", "workers=2", "--set", "epochs=50"],
+                          2, entry="fineparser")

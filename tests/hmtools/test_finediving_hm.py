@@ -134,7 +134,7 @@ def _truncated_jpg(folder):
     (lambda r: write_folder(r, extra=("notes.txt",)), "not a mask image.*notes.txt"),
     (lambda r: write_folder(r, extra=("00490.jpg",)), "two mask files for the same frame"),
     (lambda r: write_folder(r, hw=(H, W + 4)), r"mask is 8x16 \(HxW\) but the video is 8x12.*aspect"),
-    (lambda r: _corrupt_png(write_folder(r)), "00490.png: not a readable JPEG/PNG image"),
+    (lambda r: _corrupt_png(write_folder(r)), "00490.png: truncated PNG"),
     (lambda r: _truncated_jpg(write_folder(r, ext=".jpg")), "00490.jpg: truncated JPEG"),
 ])
 def test_bad_folders_fail_with_one_line_and_leave_the_store_unchanged(store, tmp_path, make, message):

@@ -224,6 +224,8 @@ def test_kill_9_in_the_middle_of_a_write_leaves_the_old_document(store):
         assert line.strip() == b"HALFWAY", proc.stderr.read().decode()
         temps = [p for p in store.videos_dir.iterdir() if p.name.endswith(".tmp")]
         assert temps and temps[0].stat().st_size > 8192      # really half-way through a big write
+        assert store.remove_leftovers() == ([], temps)       # a live writer's file is left alone
+        assert temps[0].exists()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -232,9 +234,29 @@ def test_kill_9_in_the_middle_of_a_write_leaves_the_old_document(store):
             proc.wait()
     assert path.read_bytes() == before
     assert doc_to_json(store.read("01__10")) == doc_to_json(old)
-    # The interrupted write's temp file is the only leftover; a new write still works.
+    # The interrupted write's temp file is the only leftover; the next write removes it.
+    assert store.leftovers() == temps
     store.write(make_doc(n=3))
     assert store.read("01__10").n_frames == 3
+    assert store.leftovers() == []
+
+
+def test_validate_fix_removes_leftovers_of_every_video_but_no_document(store):
+    from click.testing import CliRunner
+
+    from cli import hmtools
+
+    store.write(make_doc())
+    stale = [store.videos_dir / ".01__10.json.ab12cd34.tmp", store.videos_dir / ".02__3.json.x_y_z_01.tmp"]
+    for p in stale:
+        p.write_text("{half")
+    other = store.videos_dir / ".01__10.json.x.json.abcdefgh.tmp"  # of "01__10.json.x", an invalid id
+    other.write_text("{")
+    result = CliRunner().invoke(hmtools, ["validate", "--store", str(store.root), "--fix", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert not any(p.exists() for p in stale) and not other.exists()
+    assert store.leftovers() == [] and store.video_ids() == ["01__10"]
+    assert "removed" in result.output and "note:" not in result.output
 
 
 def test_lock_serialises_concurrent_edits(store):

@@ -131,3 +131,37 @@ def test_prefetch_order_errors_and_early_stop():
     assert [next(it) for _ in range(3)] == [0, 1, 2]
     it.close()  # the consumer stops: the producer's generator is closed in its own thread
     assert closed.wait(5)
+
+
+def _jpeg(hw=(8, 12)) -> bytes:
+    import cv2
+
+    return cv2.imencode(".jpg", np.full((*hw, 3), 90, np.uint8))[1].tobytes()
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("a.jpg", lambda p: p.write_bytes(_jpeg()[:-40]), "a.jpg: truncated JPEG \\(no end-of-image marker\\)"),
+    ("a.jpg", lambda p: p.write_bytes(b""), "a.jpg: empty file"),
+    ("a.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n garbage"), "a.png: truncated PNG"),
+    ("a.jpg", lambda p: p.write_bytes(b"\xff\xd8 garbage \xff\xd9"), "a.jpg: cannot decode frame image"),
+    ("a.jpg", lambda p: p.write_bytes(_jpeg((8, 10))), "a.jpg: frame is 10x8, the clip's frames are 12x8"),
+    ("a.jpg", lambda p: None, "a.jpg: cannot read frame image \\(No such file"),
+    ("a.jpg", lambda p: p.mkdir(), "a.jpg: cannot read frame image \\(Is a directory"),
+])
+def test_read_frame_image_refuses_what_does_not_decode_whole(tmp_path, name, make, message):
+    from hmtools.video import frame_file_problem, read_frame_image
+
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(VideoError, match=message):
+        read_frame_image(path, (8, 12))
+    if "truncated" in message or "empty" in message:  # the cheap check sees what the marker tells
+        assert frame_file_problem(path) is not None
+
+
+def test_whole_frames_pass_both_checks(tmp_path):
+    from hmtools.video import frame_file_problem, read_frame_image
+
+    (tmp_path / "a.jpg").write_bytes(_jpeg() + b"\x00\x00")  # padding after the marker is fine
+    assert frame_file_problem(tmp_path / "a.jpg") is None
+    assert read_frame_image(tmp_path / "a.jpg", (8, 12)).shape == (8, 12, 3)

@@ -1,0 +1,42 @@
+"""Checkpoint loading messages (``hmtools/pseudo/checkpoints.py``): one line, whole sentences, never
+torch's advice to load with ``weights_only=False``."""
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from hmtools.errors import CheckpointError
+from hmtools.pseudo.checkpoints import load_state_file
+
+
+def _pickled(path: Path) -> None:
+    torch.save({"w": torch.zeros(2), "obj": random.Random(0)}, path)  # an object: refused
+
+
+def _truncated(path: Path) -> None:
+    torch.save({"w": torch.zeros(2)}, path)
+    path.write_bytes(path.read_bytes()[:60])
+
+
+@pytest.mark.parametrize("make, flag, expected", [
+    (_pickled, "--allow-pickled-objects", r"holds pickled objects, not only weights \(.+\.\); if you trust "
+                                          r"the file's origin, retry with --allow-pickled-objects$"),
+    (_pickled, None, r"holds pickled objects, not only weights \(.+\.\)$"),
+    (_truncated, "--allow-pickled-objects", r"cannot read checkpoint \(RuntimeError: .+\.\)$"),
+])
+def test_messages_are_one_whole_line_without_unsafe_advice(tmp_path, make, flag, expected):
+    path = tmp_path / "x.pth"
+    make(path)
+    with pytest.raises(CheckpointError, match=expected) as err:
+        load_state_file(path, retry_flag=flag)
+    msg = str(err.value)
+    assert "\n" not in msg and "weights_only" not in msg and "Re-running" not in msg
+    assert "\x1b" not in msg
+
+
+def test_allow_placeholders_loads_what_the_message_offers(tmp_path):
+    path = tmp_path / "x.pth"
+    _pickled(path)
+    assert torch.equal(load_state_file(path, allow_placeholders=True)["w"], torch.zeros(2))
