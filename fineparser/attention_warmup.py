@@ -46,7 +46,7 @@ def warmup_parameters(model, sap_stage: int) -> list[torch.nn.Parameter]:
     """The parameters L_A reaches: f_A and the I3D stages 1..``sap_stage``."""
     params = list(model.sap.parameters())
     for stage in range(1, sap_stage + 1):
-        params += [p for name in model.i3d.STAGES[stage] for p in getattr(model.i3d, name).parameters()]
+        params += [p for name in model.i3d.stages[stage] for p in getattr(model.i3d, name).parameters()]
     return params
 
 

@@ -137,6 +137,7 @@ class Trainer:
         from fineparser.dataset import ClipCache, PairDataset
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
+        from fineparser.transforms import resize_target
 
         self.cfg = cfg
         self.mcfg = cfg.model_config()
@@ -161,8 +162,8 @@ class Trainer:
         self.eval_plan, _ = data.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed, cfg.eval_split)
         self.cache = ClipCache() if cfg.cache_clips else None
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
-                                 train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip,
-                                 cache=self.cache)
+                                 train=True, seed=cfg.seed, flip=cfg.flip, cache=self.cache,
+                                 resize_scale=resize_target(self.mcfg, cfg.resize_scale))
 
         self.model = build_model(self.mcfg)
         if resume is None:
