@@ -41,3 +41,13 @@ def recipe_values(name: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise ValueError(f"recipe: expected one of {sorted(RECIPES)}, got {name!r}")
     return dict(RECIPES[name])
+
+
+def with_recipe(data: dict[str, Any], overrides=()) -> dict[str, Any]:
+    """``data`` on top of the values of its recipe (a ``recipe=...`` override wins over ``data``)."""
+    name = data.get("recipe", "ours")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if sep and key.strip() == "recipe":
+            name = raw.strip().strip('"')
+    return {**recipe_values(name), **data}

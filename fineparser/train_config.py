@@ -318,7 +318,9 @@ def _load(path, overrides, base, fields) -> TrainConfig:
             raise ConfigError(f"{path}: expected a JSON object")
         data.update(loaded)
     data.update({k: v for k, v in fields.items() if v is not None})
-    data = _with_recipe(data, overrides)
+    from fineparser.recipes import with_recipe
+
+    data = with_recipe(data, overrides)
     model = dict(data.get("model") or {})
     hints = typing.get_type_hints(TrainConfig)
     from fineparser.config import ModelConfig
@@ -343,18 +345,6 @@ def _load(path, overrides, base, fields) -> TrainConfig:
     cfg = TrainConfig.from_dict(data)
     cfg.model_config()  # model overrides are checked now, not at the first epoch
     return cfg
-
-
-def _with_recipe(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``data`` on top of the values of its recipe (the last ``recipe=`` override wins)."""
-    from fineparser.recipes import recipe_values
-
-    name = data.get("recipe", "ours")
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if sep and key.strip() == "recipe":
-            name = _parse_value(raw)
-    return {**recipe_values(name), **data}
 
 
 def save_train_config(cfg: TrainConfig, run_dir: str | Path) -> Path:
