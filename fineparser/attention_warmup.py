@@ -20,12 +20,15 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 import torch
 
 from fineparser.inputs import autocast, masks_to_snippets, to_snippets
+
+log = logging.getLogger(__name__)
 
 WARMUP_STREAM = 1  # item_rng stream of the warm-up draws (epochs use stream 0)
 
@@ -46,7 +49,7 @@ def warmup_parameters(model, sap_stage: int) -> list[torch.nn.Parameter]:
     """The parameters L_A reaches: f_A and the I3D stages 1..``sap_stage``."""
     params = list(model.sap.parameters())
     for stage in range(1, sap_stage + 1):
-        params += [p for name in model.i3d.STAGES[stage] for p in getattr(model.i3d, name).parameters()]
+        params += [p for name in model.i3d.stages[stage] for p in getattr(model.i3d, name).parameters()]
     return params
 
 
@@ -122,3 +125,22 @@ def warm_up_attention(model, pairs, mcfg, device: torch.device, steps: int, lr: 
     tenth = max(1, math.ceil(steps / 10))
     return {"steps": steps, "loss_a_first": sum(losses[:tenth]) / tenth,
             "loss_a_last": sum(losses[-tenth:]) / tenth, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def warm_up_trainer(trainer) -> dict | None:
+    """Warm up a :class:`~fineparser.engine.Trainer`'s attention before its first epoch; its EMA
+    restarts from the warmed-up weights. None (logged) when there are no masks or no SAP."""
+    cfg, model = trainer.cfg, trainer.model
+    if cfg.masks == "none" or model.sap is None:
+        log.info("attention warm-up skipped: %s", "masks=none" if cfg.masks == "none" else "no SAP")
+        return None
+    stats = warm_up_attention(model, trainer.pairs, trainer.mcfg, trainer.info.device, cfg.sap_warmup_steps,
+                              cfg.lr_sap_warmup, cfg.batch_size, cfg.seed, cfg.amp, trainer.info,
+                              progress=trainer.info.is_main)
+    if trainer.ema is not None:
+        from torch_ema import ExponentialMovingAverage
+
+        trainer.ema = ExponentialMovingAverage(model.parameters(), decay=cfg.ema_decay)
+    log.info("attention warm-up: %d steps, L_A %.4f -> %.4f (%.0f s)", stats["steps"],
+             stats["loss_a_first"], stats["loss_a_last"], stats["seconds"])
+    return stats

@@ -101,6 +101,14 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     return out
 
 
+def no_sync(net, skip: bool):
+    """DDP's ``no_sync()`` (no gradient all-reduce) when ``skip`` and ``net`` is wrapped in DDP:
+    the batches of an accumulation group before its last one reduce nothing."""
+    from contextlib import nullcontext
+
+    return net.no_sync() if skip and hasattr(net, "no_sync") else nullcontext()
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -2,22 +2,22 @@
 
 :func:`train` runs a whole training from a :class:`~fineparser.train_config.TrainConfig`:
 
-* Adam with the paper's learning-rate groups (I3D and tau 1e-4, ResNet and heads 1e-3) and the
-  configured per-epoch schedule (:mod:`fineparser.optim`); data from :mod:`fineparser.inputs` and
-  :mod:`fineparser.dataset`; exponential moving average of the weights (torch-ema), used for
-  every evaluation; bfloat16 autocast on CUDA when ``amp`` (no loss scaling needed); gradient-norm
-  clipping.
+* Adam, schedule and gradient accumulation of :mod:`fineparser.optim`; data from
+  :mod:`fineparser.inputs`; EMA of the weights (torch-ema) for every evaluation; bfloat16
+  autocast on CUDA when ``amp``; gradient-norm clipping.
 * Optionally ``sap_warmup_steps`` of L_A alone before the first epoch
   (:mod:`fineparser.attention_warmup`).
 * Loss ``L = L_A + L_T + L_E`` (Eq. 8): L_A over the SAP attention of query and exemplar where a
   frame has a mask (off with ``masks=none`` or without SAP), L_T where the clip has transitions
   (TAP only), L_E on the query's score (DD: score / difficulty), and with ``both_orders`` the mean
-  of L_E over both directions of the pair.
+  of L_E over both directions of the pair; ``loss_a`` / ``loss_t`` switch L_A / L_T off (Table 7).
+  A run whose L_T is zero (MTL-AQA, AQA-7) says so once (log, first metrics line's ``notices``).
 * A batch whose loss or gradient norm is not finite is skipped (on every process) and logged to
   ``skipped.jsonl``; ``nan_patience`` consecutive skips stop the run with :class:`TrainingDiverged`.
 * Every epoch: ``last.pt`` (exact resume: model, optimiser, scheduler, EMA, epoch, RNG states,
   best metric), ``best.pt`` when Spearman's rho improves, ``epoch_XXXX.pt`` every ``save_every``
-  epochs if asked, and one JSON line in ``metrics.jsonl`` (also printed).
+  epochs if asked, and one JSON line in ``metrics.jsonl`` (also printed, and written to TensorBoard
+  when it is installed: :mod:`fineparser.runlog`).
 * Under ``torchrun`` the model is wrapped in DistributedDataParallel (see
   :mod:`fineparser.distributed`); only rank 0 writes files.
 * Evaluation (every ``eval_every`` epochs) goes through the same
@@ -44,14 +44,13 @@ from typing import Any
 import torch
 
 from fineparser.inputs import autocast, masks_to_snippets, open_data, to_snippets
-from fineparser.optim import build_optimizer, build_scheduler
+from fineparser.optim import accumulation_steps, batches_per_epoch, build_optimizer, build_scheduler
+from fineparser.runlog import METRICS_FILE, SKIPPED_FILE, RunLog, log_skipped, run_notices
 from fineparser.train_config import TrainConfig, save_train_config
 from hmtools.errors import DatasetError, HMError
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-SKIPPED_FILE = "skipped.jsonl"
 CURVES_FILE = "curves.png"
 
 
@@ -74,13 +73,14 @@ class TrainResult:
 
 def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
                    both_orders: bool = False, use_masks: bool = True,
-                   score_scale: float = 1.0) -> tuple[torch.Tensor, dict]:
+                   score_scale: float = 1.0, use_transitions: bool = True) -> tuple[torch.Tensor, dict]:
     """Forward one batch of pairs and return ``(L, {"loss_e", "loss_a", "loss_t"})``.
 
     Args:
         model: the UniFineParser (or its DDP wrapper).
         batch: a collated :class:`~fineparser.dataset.PairItem`.
         use_masks: add L_A where frames carry masks (SAP models only).
+        use_transitions: add L_T where clips carry step transitions (TAP models only).
         score_scale: scores are divided by it (``TrainConfig.score_scale``).
     """
     from fineparser.losses import (attention_loss, mask_targets, score_loss, snippet_transitions,
@@ -111,7 +111,7 @@ def compute_losses(model, batch, mcfg, device: torch.device, amp: bool = False,
         loss_a = attention_loss(attn, m_gt, cell_valid, kind=mcfg.sap_loss)
     loss_t = zero
     trans_valid = torch.cat([q.transitions_valid, z.transitions_valid]).to(device)
-    if mcfg.tap and bool(trans_valid.any()):
+    if use_transitions and mcfg.tap and bool(trans_valid.any()):
         trans = torch.cat([q.transitions, z.transitions])
         targets = soft_labels(snippet_transitions(trans, mcfg.snippet_stride, mcfg.num_snippets),
                               mcfg.num_snippets, mcfg.num_queries, mcfg.soft_label_centre,
@@ -137,6 +137,7 @@ class Trainer:
         from fineparser.dataset import ClipCache, PairDataset
         from fineparser.distributed import init_distributed
         from fineparser.model import build_model, load_backbones
+        from fineparser.transforms import resize_target
 
         self.cfg = cfg
         self.mcfg = cfg.model_config()
@@ -161,8 +162,8 @@ class Trainer:
         self.eval_plan, _ = data.plan(self.eval_rows, self.mcfg.num_exemplars, cfg.seed, cfg.eval_split)
         self.cache = ClipCache() if cfg.cache_clips else None
         self.pairs = PairDataset(self.table, self.train_rows, self.chooser, self.mcfg.frame_size_hw,
-                                 train=True, seed=cfg.seed, resize_scale=cfg.resize_scale, flip=cfg.flip,
-                                 cache=self.cache)
+                                 train=True, seed=cfg.seed, flip=cfg.flip, cache=self.cache,
+                                 resize_scale=resize_target(self.mcfg, cfg.resize_scale))
 
         self.model = build_model(self.mcfg)
         if resume is None:
@@ -171,7 +172,12 @@ class Trainer:
             self.backbone_lines = ["weights from the resumed checkpoint"]
         self.model.to(self.info.device)
         self.optimizer = build_optimizer(self.model, cfg)
-        self.scheduler = build_scheduler(self.optimizer, cfg)
+        self.accum = accumulation_steps(cfg, self.info.world_size)
+        self.batches = batches_per_epoch(len(self.pairs), self.info.world_size, cfg.batch_size,
+                                         cfg.max_steps_per_epoch)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.batches)
+        self.runlog = RunLog(self.run_dir) if self.info.is_main else None
+        self.notices = run_notices(cfg, self.mcfg, self.table.transitions_valid[self.train_rows])
         self.ema = (ExponentialMovingAverage(self.model.parameters(), decay=cfg.ema_decay)
                     if cfg.ema_decay > 0 else None)
         self.epoch, self.best_rho, self.best_epoch = 0, -math.inf, 0
@@ -219,6 +225,11 @@ class Trainer:
             save_train_config(self.cfg, self.run_dir)
             for line in self.backbone_lines:
                 log.info(line)
+            log.info("%d pairs per optimiser step (%d per batch x %d processes x %d accumulated)",
+                     self.cfg.batch_size * self.info.world_size * self.accum, self.cfg.batch_size,
+                     self.info.world_size, self.accum)
+            for notice in self.notices:
+                log.warning(notice)
         metrics: dict = {}
         try:
             if self.epoch == 0 and self.cfg.sap_warmup_steps:
@@ -227,6 +238,8 @@ class Trainer:
                 metrics = self.run_epoch()
         finally:
             shutdown_distributed()
+            if self.runlog is not None:
+                self.runlog.close()
         if self.info.is_main and (self.run_dir / METRICS_FILE).is_file():
             from fineparser.viz import training_curve_png
 
@@ -235,24 +248,10 @@ class Trainer:
         return TrainResult(self.run_dir, self.epoch, self.best_rho, self.best_epoch, metrics)
 
     def _warm_up_attention(self) -> dict | None:
-        """``sap_warmup_steps`` of L_A alone (:mod:`fineparser.attention_warmup`); the EMA
-        restarts from the warmed-up weights. None (logged) when there are no masks or no SAP."""
-        from fineparser.attention_warmup import warm_up_attention
+        """``sap_warmup_steps`` of L_A alone (:func:`fineparser.attention_warmup.warm_up_trainer`)."""
+        from fineparser.attention_warmup import warm_up_trainer
 
-        cfg = self.cfg
-        if cfg.masks == "none" or self.model.sap is None:
-            log.info("attention warm-up skipped: %s", "masks=none" if cfg.masks == "none" else "no SAP")
-            return None
-        stats = warm_up_attention(self.model, self.pairs, self.mcfg, self.info.device, cfg.sap_warmup_steps,
-                                  cfg.lr_sap_warmup, cfg.batch_size, cfg.seed, cfg.amp, self.info,
-                                  progress=self.info.is_main)
-        if self.ema is not None:
-            from torch_ema import ExponentialMovingAverage
-
-            self.ema = ExponentialMovingAverage(self.model.parameters(), decay=cfg.ema_decay)
-        log.info("attention warm-up: %d steps, L_A %.4f -> %.4f (%.0f s)", stats["steps"],
-                 stats["loss_a_first"], stats["loss_a_last"], stats["seconds"])
-        return stats
+        return warm_up_trainer(self)
 
     def run_epoch(self) -> dict:
         """Train one epoch, evaluate if due, checkpoint, log; returns the metrics line."""
@@ -263,7 +262,7 @@ class Trainer:
         t0 = time.perf_counter()
         stats = self._train_epoch(epoch)
         train_s = time.perf_counter() - t0
-        self.scheduler.step()
+        self.scheduler.after_epoch()
         self.epoch = epoch + 1
         line: dict[str, Any] = {"epoch": self.epoch}
         line.update(mean_over_processes({k: v for k, v in stats.items() if k.startswith("loss")},
@@ -274,6 +273,8 @@ class Trainer:
                      "pairs_per_s": round(stats["pairs"] / train_s, 3) if train_s > 0 else None})
         if self.epoch == 1 and self.warmup is not None:
             line["sap_warmup"] = self.warmup
+        if self.notices:
+            line["notices"], self.notices = self.notices, []  # once per run
         improved = False
         if self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs:
             result = self.evaluate()
@@ -290,9 +291,7 @@ class Trainer:
                 from fineparser.checkpoint import save_checkpoint
 
                 save_checkpoint(self.run_dir / f"epoch_{self.epoch:04d}.pt", self._payload(line))
-            with open(self.run_dir / METRICS_FILE, "a") as f:
-                f.write(json.dumps(line) + "\n")
-            print(json.dumps(line), flush=True)
+            self.runlog.epoch(line)
         return line
 
     def _loader(self, epoch: int):
@@ -312,7 +311,8 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict:
         from tqdm import tqdm
 
-        from fineparser.distributed import any_true, sum_over_processes
+        from fineparser.distributed import any_true, no_sync, sum_over_processes
+        from fineparser.optim import accumulation_group
 
         cfg, info = self.cfg, self.info
         self.net.train()
@@ -323,20 +323,32 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
                    disable=not info.is_main, leave=False)
+        group: list[tuple[float, dict, int]] = []  # (loss, parts, pairs) of the accumulated batches
         for step, batch in enumerate(bar):
             if step >= total:
                 break
-            loss, parts = compute_losses(self.net, batch, self.mcfg, info.device, cfg.amp,
-                                         cfg.both_orders, cfg.masks != "none", cfg.score_scale)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # also on a bad batch: every DDP process must join the reduction
+            first, size = accumulation_group(step, self.accum, total)
+            if first:
+                self.optimizer.zero_grad(set_to_none=True)
+                group = []
+            last = len(group) + 1 == size
+            with no_sync(self.net, not last):
+                loss, parts = compute_losses(self.net, batch, self.mcfg, info.device, cfg.amp,
+                                             cfg.both_orders, cfg.masks != "none" and cfg.loss_a,
+                                             cfg.score_scale, cfg.loss_t)
+                (loss / size).backward()  # also on a bad batch: every DDP process must join the reduction
+            self.scheduler.after_batch()
+            group.append((float(loss.detach()), parts, int(batch.query.score.shape[0])))
+            if not last:
+                continue
             gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-            bad = any_true(not (math.isfinite(float(loss.detach())) and math.isfinite(float(gnorm))), info)
+            finite = all(math.isfinite(g[0]) for g in group) and math.isfinite(float(gnorm))
+            bad = any_true(not finite, info)
             if bad:
                 self.optimizer.zero_grad(set_to_none=True)
                 skipped += 1
                 consecutive += 1
-                self._log_skipped(epoch, step, batch, float(loss.detach()), float(gnorm))
+                self._log_skipped(epoch, step, batch, max(g[0] for g in group), float(gnorm))
                 if consecutive >= cfg.nan_patience:
                     raise TrainingDiverged(
                         f"{self.run_dir}: training stopped at epoch {epoch + 1}, step {step + 1}: "
@@ -347,12 +359,12 @@ class Trainer:
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update()
-            n = int(batch.query.score.shape[0])
-            pairs += n
             steps += 1
-            sums["loss"] += float(loss.detach()) * n
-            for k, v in parts.items():
-                sums[k] += v * n
+            for value, parts, n in group:
+                pairs += n
+                sums["loss"] += value * n
+                for k, v in parts.items():
+                    sums[k] += v * n
             bar.set_postfix(loss=f"{sums['loss'] / max(pairs, 1):.4g}")
         bar.close()
         counts = sum_over_processes({"pairs": pairs, "skipped": skipped, **sums}, info)
@@ -361,16 +373,8 @@ class Trainer:
                 **{k: counts[k] / n for k in sums}}
 
     def _log_skipped(self, epoch: int, step: int, batch, loss: float, gnorm: float) -> None:
-        ids = [self.table.video_ids[int(i)] for i in batch.query.index] + \
-              [self.table.video_ids[int(i)] for i in batch.exemplar.index]
-        log.warning("epoch %d step %d skipped: loss %s, gradient norm %s (videos: %s)",
-                    epoch + 1, step + 1, loss, gnorm, ", ".join(ids))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / SKIPPED_FILE, "a") as f:
-            f.write(json.dumps({"epoch": epoch + 1, "step": step + 1, "rank": self.info.rank,
-                                "loss": loss if math.isfinite(loss) else str(loss),
-                                "grad_norm": gnorm if math.isfinite(gnorm) else str(gnorm),
-                                "videos": ids}) + "\n")
+        ids = [self.table.video_ids[int(i)] for i in (*batch.query.index, *batch.exemplar.index)]
+        log_skipped(self.run_dir, self.info.rank, epoch, step, ids, loss, gnorm)
 
     def evaluate(self):
         """Multi-exemplar evaluation of ``eval_split`` with the EMA weights (when kept)."""

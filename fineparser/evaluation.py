@@ -58,7 +58,9 @@ def attention_iou_rows(predictor, rows: Sequence[int], threshold: float | None =
     table, mcfg, device = predictor.table, predictor.mcfg, predictor.device
     if table.mask_ref is None or not mcfg.sap:
         return math.nan
-    ds = ClipDataset(table, list(rows), mcfg.frame_size_hw, predictor.resize_scale)
+    from fineparser.transforms import resize_target
+
+    ds = ClipDataset(table, list(rows), mcfg.frame_size_hw, resize_target(mcfg, predictor.resize_scale))
     ious = []
     for i in range(len(ds)):
         item = ds[i]

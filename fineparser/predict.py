@@ -110,7 +110,7 @@ def predict_video(source: str | Path, checkpoint: str | Path, action_type: str,
     """
     from fineparser.run import load_run
     from fineparser.sampling import DATASET_SAMPLING, window_transitions
-    from fineparser.transforms import CropParams
+    from fineparser.transforms import CropParams, resize_target
 
     run = load_run(checkpoint, overrides, use_ema)
     cfg, mcfg, data = run.cfg, run.mcfg, run.data
@@ -125,7 +125,8 @@ def predict_video(source: str | Path, checkpoint: str | Path, action_type: str,
                 f"{', ...' if len(known) > 15 else ''})" if not dd else f"difficulty {difficulty}")
         raise DatasetError(f"{cfg.data_root}: no training clip with {what}")
 
-    params = CropParams.draw(mcfg.frame_size_hw, cfg.resize_scale, False, False, np.random.default_rng(0))
+    params = CropParams.draw(mcfg.frame_size_hw, resize_target(mcfg, cfg.resize_scale), False, False,
+                             np.random.default_rng(0))
     frames, names, frame_idx = read_window(source, mcfg.num_frames, DATASET_SAMPLING[cfg.dataset], params)
     if transitions is None:
         transitions = _dataset_transitions(source, data.samples)

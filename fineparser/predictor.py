@@ -92,7 +92,8 @@ class Predictor:
         info: this process in a ``torchrun`` group (default: one process on the model's device).
         batch_size, workers: clips per encoding batch and DataLoader workers.
         amp: bfloat16 autocast on CUDA.
-        resize_scale: the central crop's resize (:class:`~fineparser.transforms.CropParams`).
+        resize_scale: the central crop's resize (:class:`~fineparser.transforms.CropParams`) when
+            the model's configuration sets no ``resize_hw``.
         score_scale: the training's score scale; predictions are in score units.
         cache: a :class:`~fineparser.dataset.ClipCache` of decoded clips, or None.
     """
@@ -146,12 +147,13 @@ class Predictor:
 
         from fineparser.dataset import ClipDataset, worker_init
         from fineparser.distributed import gather_objects
+        from fineparser.transforms import resize_target
 
         info = self.info
         todo = [r for r in dict.fromkeys(rows) if r not in self.features]
         mine = todo[info.rank::info.world_size]
-        loader = DataLoader(ClipDataset(self.table, mine, self.mcfg.frame_size_hw, self.resize_scale,
-                                        self.cache),
+        resize = resize_target(self.mcfg, self.resize_scale)
+        loader = DataLoader(ClipDataset(self.table, mine, self.mcfg.frame_size_hw, resize, self.cache),
                             batch_size=self.batch_size, num_workers=self.workers,
                             worker_init_fn=worker_init, pin_memory=info.device.type == "cuda")
         feats: dict[int, torch.Tensor] = {}

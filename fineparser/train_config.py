@@ -13,12 +13,19 @@ checked against the field's type. Keys ``model.<field>`` override the model pres
 Learning rates (paper Sec. 4.3, paper-notes row 19): Adam without weight decay; I3D and the
 temperature tau at 1e-4, the SVE ResNet and every other head at 1e-3.
 
-Schedules (``schedule``), stepped once per epoch after an optional linear warm-up:
+Schedules (``schedule``, :mod:`fineparser.optim`):
 
-* ``constant``: the published FineParser/TSA code (no scheduler);
-* ``cosine`` (default): cosine decay of every group from its learning rate to
-  ``lr * min_lr_ratio`` over ``epochs``;
-* ``step``: multiply by ``step_gamma`` every ``step_epochs`` epochs.
+* ``constant``: the published TSA and CoRe codes (no scheduler);
+* ``cosine`` (default): per epoch, after an optional linear warm-up, cosine decay of every group
+  from its learning rate to ``lr * min_lr_ratio`` over ``epochs``;
+* ``step``: per epoch, multiply by ``step_gamma`` every ``step_epochs`` epochs;
+* ``timm_cosine``: the published FineParser code: timm's ``CosineLRScheduler`` with
+  ``warmup_epochs`` of linear warm-up from ``warmup_lr_init``, stepped after every batch, down to
+  ``min_lr``.
+
+Recipes (``recipe``, :mod:`fineparser.recipes`): ``ours`` (the defaults below) or ``paper`` (the
+paper's recipe, and the FineParser code's where the paper is silent); a recipe's values come
+before the file and the overrides.
 
 Example:
     >>> cfg = load_train_config("configs/demo.json", ["masks=none", "epochs=3"])  # doctest: +SKIP
@@ -41,7 +48,7 @@ from hmtools.errors import HMError
 
 DATASETS = DATASET_KINDS  # hmtools.datasets declares the kinds once
 MASK_MODES = ("gtm", "pm", "none")
-SCHEDULES = ("constant", "cosine", "step")
+SCHEDULES = ("constant", "cosine", "step", "timm_cosine")
 DEVICES = ("auto", "cpu", "cuda")
 CONFIG_FILE = "config.json"
 
@@ -67,8 +74,14 @@ class TrainConfig:
         model: Overrides of the preset's ModelConfig fields.
         i3d_weights: Kinetics ``model_rgb.pth`` for the I3D (random initialisation when null).
         resnet_weights: torchvision ResNet state dict for the SVE (random initialisation when null).
+        recipe: Named training recipe the values started from (``ours`` or ``paper``,
+            :mod:`fineparser.recipes`); applied by :func:`load_train_config`.
         epochs: Training epochs.
-        batch_size: Pairs per optimisation step (per process under DDP).
+        batch_size: Pairs per batch and process.
+        grad_accum: Batches whose gradients are summed (averaged) before one optimiser step.
+        effective_batch_size: Pairs per optimiser step over all processes; when > 0, ``grad_accum``
+            is derived from it and the number of processes (it must be a multiple of
+            ``batch_size`` x processes), so a run on fewer GPUs takes the same steps.
         eval_batch_size: Query clips per evaluation batch (each paired with M exemplars).
         lr_i3d: Learning rate of the I3D backbone.
         lr_tau: Learning rate of the TAP temperature.
@@ -77,8 +90,11 @@ class TrainConfig:
         lr_sap: Learning rate of the SAP attention's f_A (3 parameters); null: ``lr_heads``. A
             larger rate lets L_A shape the attention within a short (demo) training.
         weight_decay: Adam weight decay (the paper uses none).
-        schedule: ``constant``, ``cosine`` or ``step`` (module docstring).
+        schedule: ``constant``, ``cosine``, ``step`` or ``timm_cosine`` (module docstring).
         warmup_epochs: Linear warm-up epochs before the schedule.
+        min_lr: ``timm_cosine`` floor, one absolute rate for every group (timm's ``lr_min``);
+            null: each group's rate times ``min_lr_ratio``.
+        warmup_lr_init: ``timm_cosine`` start of the warm-up (absolute); null: the floor.
         sap_warmup_steps: Steps of L_A alone, on the I3D stages up to ``sap_stage`` and f_A,
             before the first epoch (:mod:`fineparser.attention_warmup`); 0: none. Without masks
             (``masks=none``) or without SAP there is nothing to learn and it is skipped.
@@ -90,6 +106,9 @@ class TrainConfig:
         amp: Mixed precision (bfloat16 autocast + fp32 master weights) when training on CUDA;
             ignored on the CPU.
         grad_clip: Maximal gradient norm (0 turns clipping off).
+        loss_a: Train with L_A (Table 7 "w/o L_A": false, the same as ``masks=none``).
+        loss_t: Train with L_T (Table 7 "w/o L_T": false). Datasets without step transitions
+            (MTL-AQA, AQA-7) have no L_T anyway; the run says so once (log and metrics).
         nan_patience: Stop after this many consecutive batches with a non-finite loss or gradient
             (each one is skipped and logged).
         seed: Seed of Python, NumPy and torch, and of the exemplar draws.
@@ -131,8 +150,11 @@ class TrainConfig:
     model: dict = field(default_factory=dict)
     i3d_weights: str | None = None
     resnet_weights: str | None = None
+    recipe: str = "ours"
     epochs: int = 200
     batch_size: int = 2
+    grad_accum: int = 1
+    effective_batch_size: int = 0
     eval_batch_size: int = 1
     lr_i3d: float = 1e-4
     lr_tau: float = 1e-4
@@ -142,6 +164,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_epochs: int = 0
+    min_lr: float | None = None
+    warmup_lr_init: float | None = None
     sap_warmup_steps: int = 0
     lr_sap_warmup: float = 3e-3
     min_lr_ratio: float = 0.01
@@ -150,6 +174,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     amp: bool = True
     grad_clip: float = 10.0
+    loss_a: bool = True
+    loss_t: bool = True
     nan_patience: int = 5
     seed: int = 0
     workers: int = 2
@@ -183,13 +209,20 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "nan_patience", "eval_every"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "nan_patience", "eval_every", "grad_accum"):
             if getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
-        for name in ("warmup_epochs", "sap_warmup_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
+        for name in ("effective_batch_size", "warmup_epochs", "sap_warmup_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
             if getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
-        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap", "lr_sap_warmup"):
+        if self.effective_batch_size and self.grad_accum != 1:
+            fail("grad_accum", "1 when effective_batch_size is set (it is derived from it)")
+        from fineparser.recipes import RECIPES
+
+        if self.recipe not in RECIPES:
+            fail("recipe", f"one of {sorted(RECIPES)}")
+        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap", "lr_sap_warmup", "min_lr",
+                     "warmup_lr_init"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 fail(name, "a learning rate > 0")
         for name in ("weight_decay", "grad_clip"):
@@ -285,6 +318,9 @@ def _load(path, overrides, base, fields) -> TrainConfig:
             raise ConfigError(f"{path}: expected a JSON object")
         data.update(loaded)
     data.update({k: v for k, v in fields.items() if v is not None})
+    from fineparser.recipes import with_recipe
+
+    data = with_recipe(data, overrides)
     model = dict(data.get("model") or {})
     hints = typing.get_type_hints(TrainConfig)
     from fineparser.config import ModelConfig

@@ -1,7 +1,8 @@
 """Joint frame + mask transforms of a clip window (:class:`CropParams`) and frame decoding.
 
 A clip's transform is drawn once and applied identically to every frame and mask: resize to
-``resize_scale * frame_size`` (bilinear, or area when shrinking, for frames; nearest for masks),
+``resize_scale * frame_size`` or to the model's ``resize_hw`` (:func:`resize_target`; bilinear, or
+area when shrinking, for frames; nearest for masks),
 crop to the model's frame size (random while training, central otherwise), horizontal flip
 (training only). The resize is deterministic and the crop and flip are cheap, which is what lets
 :class:`~fineparser.dataset.ClipCache` keep resized clips.
@@ -22,6 +23,12 @@ import numpy as np
 from hmtools.errors import DatasetError
 
 
+def resize_target(mcfg, resize_scale: float) -> float | tuple[int, int]:
+    """What frames are resized to before the crop: the model's ``resize_hw`` (H, W) when it sets
+    one (the published codes' fixed sizes), else the scale ``resize_scale`` of the frame size."""
+    return tuple(mcfg.resize_hw) if getattr(mcfg, "resize_hw", None) is not None else resize_scale
+
+
 @dataclass(frozen=True)
 class CropParams:
     """One clip's geometric transform: resize to ``resize_hw``, crop ``out_hw`` at ``crop_yx``, flip."""
@@ -32,11 +39,17 @@ class CropParams:
     flip: bool
 
     @classmethod
-    def draw(cls, out_hw: tuple[int, int], resize_scale: float, train: bool, flip: bool,
-             rng: np.random.Generator) -> CropParams:
-        """Random crop position and flip while training; central crop, no flip otherwise."""
+    def draw(cls, out_hw: tuple[int, int], resize_scale: float | tuple[int, int], train: bool,
+             flip: bool, rng: np.random.Generator) -> CropParams:
+        """Random crop position and flip while training; central crop, no flip otherwise.
+
+        ``resize_scale``: a factor of ``out_hw``, or a fixed (H, W) (:func:`resize_target`).
+        """
         oh, ow = out_hw
-        rh, rw = max(oh, round(oh * resize_scale)), max(ow, round(ow * resize_scale))
+        if isinstance(resize_scale, (tuple, list)):
+            rh, rw = max(oh, int(resize_scale[0])), max(ow, int(resize_scale[1]))
+        else:
+            rh, rw = max(oh, round(oh * resize_scale)), max(ow, round(ow * resize_scale))
         if train:
             y, x = int(rng.integers(0, rh - oh + 1)), int(rng.integers(0, rw - ow + 1))
             do_flip = bool(flip and rng.random() < 0.5)

@@ -41,13 +41,13 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def build_i3d(width: float = 1.0):
+def build_i3d(width: float = 1.0, bn_eps: float = 1e-3, stage3_end: str = "mixed_4f"):
     """The I3D backbone; ``width=1.0`` is the Kinetics checkpoint layout (C2 = 192, C4 = 1024)."""
     from fineparser.model.i3d import I3D
 
     stem = tuple(_scaled(c, width) for c in I3D_STEM_CHANNELS)
     mixed = {name: tuple(_scaled(c, width) for c in spec) for name, spec in I3D_MIXED_CHANNELS.items()}
-    return I3D(stem, mixed)
+    return I3D(stem, mixed, bn_eps=bn_eps, stage3_end=stage3_end)
 
 
 def build_model(cfg: ModelConfig):
@@ -63,15 +63,16 @@ def build_model(cfg: ModelConfig):
 
     if not isinstance(cfg, ModelConfig):
         raise ValueError(f"build_model: expected a ModelConfig, got {type(cfg).__name__}")
-    i3d = build_i3d(cfg.i3d_width)
+    i3d = build_i3d(cfg.i3d_width, cfg.i3d_bn_eps, cfg.i3d_stage3_end)
     sap = SpatialAttention(residual=cfg.sap_residual, prior=cfg.sap_prior) if cfg.sap else None
-    sve = (StaticVisualEncoder(cfg.sve_backbone, i3d.out_channels, cfg.sve_width)
+    sve = (StaticVisualEncoder(cfg.sve_backbone, i3d.out_channels, cfg.sve_width, cfg.frame_size_hw)
            if cfg.sve else None)
     decoder = TemporalDecoder(i3d.out_channels, cfg.query_dim,
                               num_queries=cfg.num_queries if cfg.tap else None,
                               cross_heads=cfg.cross_attention_heads,
                               self_heads=cfg.self_attention_heads,
-                              temperature_init=cfg.temperature_init)
+                              temperature_init=cfg.temperature_init,
+                              self_attention=cfg.self_attention)
     model = UniFineParser(i3d, sap, cfg.sap_stage, sve, decoder, ContrastiveRegressor(cfg.query_dim),
                           exemplar_setting=cfg.exemplar_setting)
     model.config = cfg
@@ -79,8 +80,13 @@ def build_model(cfg: ModelConfig):
 
 
 def paper() -> ModelConfig:
-    """Table 1 and the best row of every ablation (SAP at stage 2, A + 1, Lq = 6, ResNet-34, AN)."""
-    return ModelConfig(name="paper")
+    """Table 1 and the best row of every ablation (SAP at stage 2, A + 1, Lq = 6, ResNet-34, AN),
+    with the input pipeline of the published AQA codes the paper follows: I3D batch-norm eps 1e-5
+    (CoRe, TSA and FineParser's I3D copies) and CoRe's resize to (455, 256) before the 224 crop
+    (``Resize((455, 256))`` as torch_videovision applies it). The TAP self-attention keeps our
+    ``residual_norm`` reading (``--set model.self_attention=plain`` is the paper's literal one).
+    """
+    return ModelConfig(name="paper", i3d_bn_eps=1e-5, resize_hw=(455, 256))
 
 
 def demo() -> ModelConfig:

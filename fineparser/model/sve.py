@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 RESNET_FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+VIT_BACKBONES = ("vit_small_patch16_224",)
 
 
 def build_resnet(name: str, width: float = 1.0) -> nn.Module:
@@ -69,19 +70,27 @@ class StaticVisualEncoder(nn.Module):
     """ResNet features of frames T/2 and T/2 + 1 of each snippet, concatenated (and projected).
 
     Args:
-        backbone: torchvision ResNet name.
+        backbone: torchvision ResNet name, or ``vit_small_patch16_224``.
         out_dim: C4, the I3D feature size the result is added to.
-        width: channel multiplier of the ResNet (1.0: the torchvision layout).
+        width: channel multiplier of the backbone (1.0: the torchvision / timm layout).
+        image_hw: frame size (H, W); the ViT's position table depends on it.
 
     Example:
         >>> sve = StaticVisualEncoder("resnet34", 1024)
         >>> sve(torch.rand(40, 3, 8, 224, 224)).shape       # (40, 1024)
     """
 
-    def __init__(self, backbone: str = "resnet34", out_dim: int = 1024, width: float = 1.0):
+    def __init__(self, backbone: str = "resnet34", out_dim: int = 1024, width: float = 1.0,
+                 image_hw: tuple[int, int] = (224, 224)):
         super().__init__()
-        self.backbone = build_resnet(backbone, width)
-        concat_dim = 2 * resnet_feature_dim(backbone, width)
+        if backbone in VIT_BACKBONES:
+            from fineparser.model.vit import build_vit_small
+
+            self.backbone = build_vit_small(image_hw, width)
+            concat_dim = 2 * self.backbone.feature_dim
+        else:
+            self.backbone = build_resnet(backbone, width)
+            concat_dim = 2 * resnet_feature_dim(backbone, width)
         self.proj = nn.Identity() if concat_dim == out_dim else nn.Linear(concat_dim, out_dim)
 
     def forward(self, snippets: torch.Tensor) -> torch.Tensor:

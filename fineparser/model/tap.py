@@ -9,8 +9,11 @@ them (Cross-Attention -> Self-Attention -> Cross-Attention). Reading of the pape
 - ``A = softmax(Q K^T / tau)`` with one learnable temperature tau shared by both cross-attentions,
   initialised to 0.07 x 256 (Sec. 4.3). Multi-head variants (Table 10) divide each head's logits
   by the same tau and report A as the mean over heads.
-- Self-attention: ``X_2 = LayerNorm(X_1 + MHSA(X_1))`` (torch's multi-head attention, 8 heads of 32
-  at the paper setting); no feed-forward block is mentioned, so there is none.
+- Self-attention (``self_attention="residual_norm"``, our default and the paper preset's):
+  ``X_2 = LayerNorm(X_1 + MHSA(X_1))`` (torch's multi-head attention, 8 heads of 32 at the paper
+  setting), the usual transformer wrapping, which keeps X_1's step identity when the attention
+  mixes the queries; ``"plain"`` is the paper's literal ``X_2 = MHSA(X_1)`` (no residual, no
+  LayerNorm, no ``norm.*`` parameters). No feed-forward block is mentioned, so there is none.
 - The second cross-attention's query is printed garbled ("X2F = sum_i (X2F + Q2)"); we use
   ``X_2 + Q`` (the learnable query embeddings re-added, as in DETR), then ``Q_2 = W_2^Q (X_2 + Q)``.
 - Without TAP (Table 6 "Base", "w/o TAP") there are no learnable queries: the first query is the
@@ -24,6 +27,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+SELF_ATTENTION_KINDS = ("residual_norm", "plain")
 
 
 class CrossAttention(nn.Module):
@@ -67,6 +72,7 @@ class TemporalDecoder(nn.Module):
         cross_heads: Heads of the (first, second) cross-attention.
         self_heads: Heads of the self-attention.
         temperature_init: Initial tau.
+        self_attention: ``residual_norm`` (LayerNorm(X1 + MHSA(X1))) or ``plain`` (MHSA(X1)).
 
     Example:
         >>> dec = TemporalDecoder(1024, 256, num_queries=6)
@@ -75,13 +81,15 @@ class TemporalDecoder(nn.Module):
 
     def __init__(self, in_dim: int, dim: int, num_queries: int | None = 6,
                  cross_heads: Sequence[int] = (1, 1), self_heads: int = 8,
-                 temperature_init: float = 0.07 * 256):
+                 temperature_init: float = 0.07 * 256, self_attention: str = "residual_norm"):
         super().__init__()
+        if self_attention not in SELF_ATTENTION_KINDS:
+            raise ValueError(f"self_attention: expected one of {SELF_ATTENTION_KINDS}, got {self_attention!r}")
         # nn.Embedding's N(0, 1) initialisation, as DETR's query embeddings.
         self.queries = nn.Parameter(torch.randn(num_queries, dim)) if num_queries else None
         self.cross1 = CrossAttention(dim if num_queries else in_dim, in_dim, dim, cross_heads[0])
         self.self_attn = nn.MultiheadAttention(dim, self_heads, batch_first=True)
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim) if self_attention == "residual_norm" else None
         self.cross2 = CrossAttention(dim, in_dim, dim, cross_heads[1])
         self.temperature = nn.Parameter(torch.tensor(float(temperature_init)))
 
@@ -92,7 +100,9 @@ class TemporalDecoder(nn.Module):
         else:
             query = x_f
         x1, a1 = self.cross1(query, x_f, self.temperature)
-        x2 = self.norm(x1 + self.self_attn(x1, x1, x1, need_weights=False)[0])
+        x2 = self.self_attn(x1, x1, x1, need_weights=False)[0]
+        if self.norm is not None:
+            x2 = self.norm(x1 + x2)
         if self.queries is not None:
             x2 = x2 + query
         x_t, a2 = self.cross2(x2, x_f, self.temperature)

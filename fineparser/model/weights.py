@@ -5,6 +5,9 @@
   ``conv3d_0c_1x1`` logits are ignored.
 - ResNet: a torchvision ``resnet18/34/50`` state dict (e.g. ``resnet34-b627a593.pth`` from
   download.pytorch.org); ``fc.*`` is ignored.
+- ViT-S/16 (``sve_backbone=vit_small_patch16_224``): timm's ``vit_small_patch16_224`` state dict
+  (``pytorch_model.bin``; a ``.safetensors`` file needs the ``safetensors`` package); ``head.*``
+  is ignored.
 
 Files are read with ``torch.load(weights_only=True)``. A dict wrapped in a top-level ``state_dict``
 or ``model`` key, or with every key prefixed by ``module.`` (DataParallel), is accepted. Every key
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 I3D_SOURCE = ("the Kinetics I3D 'model_rgb.pth' (hassony2/kinetics_i3d_pytorch, "
               "also shipped with CoRe/TSA/FineParser)")
 RESNET_SOURCE = "a torchvision ResNet state dict (e.g. resnet34-b627a593.pth from download.pytorch.org)"
+VIT_SOURCE = ("timm's vit_small_patch16_224 state dict (pytorch_model.bin or model.safetensors of "
+              "timm/vit_small_patch16_224.augreg_in21k_ft_in1k on the Hugging Face hub)")
 _SHOW = 3  # keys listed per kind of mismatch
 
 
@@ -41,6 +46,8 @@ def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, tor
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found; expected {what}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path, what)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
@@ -61,6 +68,18 @@ def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, tor
     if all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
     return data
+
+
+def _read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package "
+                              "(pip install safetensors), or give the .bin file") from None
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own SafetensorError
+        raise CheckpointError(f"{path}: cannot be read as {what} ({err})") from None
 
 
 def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path,
@@ -109,17 +128,18 @@ def _i3d_of(model: nn.Module) -> nn.Module:
     return target
 
 
-def _resnet_of(model: nn.Module) -> nn.Module:
+def _sve_backbone_of(model: nn.Module) -> nn.Module:
     from torchvision.models import ResNet
 
     from fineparser.model.sve import StaticVisualEncoder
+    from fineparser.model.vit import VisionTransformer
 
     target = getattr(model, "sve", model)
     if isinstance(target, StaticVisualEncoder):
         target = target.backbone
-    if not isinstance(target, ResNet):
-        raise ValueError("load_resnet_weights: expected a UniFineParser with SVE, a StaticVisualEncoder "
-                         f"or a torchvision ResNet, got {type(model).__name__}")
+    if not isinstance(target, (ResNet, VisionTransformer)):
+        raise ValueError("load_resnet_weights: expected a UniFineParser with SVE, a StaticVisualEncoder, "
+                         f"a torchvision ResNet or a ViT, got {type(model).__name__}")
     return target
 
 
@@ -137,7 +157,8 @@ def load_i3d_weights(model: nn.Module, path: str | Path) -> int:
 
 
 def load_resnet_weights(model: nn.Module, path: str | Path) -> int:
-    """Load a torchvision ResNet state dict into the SVE of ``model``, strictly (``fc`` ignored).
+    """Load the SVE backbone's file into ``model``, strictly: a torchvision ResNet state dict
+    (``fc`` ignored) or, for the ViT-S/16 SVE, timm's ``vit_small_patch16_224`` (``head`` ignored).
 
     Returns:
         Number of tensors loaded.
@@ -146,8 +167,12 @@ def load_resnet_weights(model: nn.Module, path: str | Path) -> int:
         CheckpointError: the file is missing, unreadable, or its keys/shapes differ (e.g. a
             resnet50 file for a resnet34 SVE).
     """
-    return _load_strict(_resnet_of(model), path, RESNET_SOURCE, "the SVE ResNet (torchvision layout)",
-                        ("fc.",))
+    from fineparser.model.vit import VisionTransformer
+
+    target = _sve_backbone_of(model)
+    if isinstance(target, VisionTransformer):
+        return _load_strict(target, path, VIT_SOURCE, "the SVE ViT-S/16 (timm layout)", ("head.",))
+    return _load_strict(target, path, RESNET_SOURCE, "the SVE ResNet (torchvision layout)", ("fc.",))
 
 
 def load_backbones(model: nn.Module, i3d_path: str | Path | None = None,

@@ -15,7 +15,9 @@ def test_defaults_are_table_1():
     assert (cfg.query_dim, cfg.num_queries, cfg.num_exemplars) == (256, 6, 10)
     assert cfg.temperature_init == pytest.approx(17.92)
     assert (cfg.sap_stage, cfg.sve_backbone, cfg.exemplar_setting) == (2, "resnet34", "AN")
-    assert get_config("paper") == ModelConfig()
+    # The paper preset adds the published codes' input pipeline; the defaults stay (demo, tiny).
+    assert get_config("paper") == ModelConfig(i3d_bn_eps=1e-5, resize_hw=(455, 256))
+    assert (ModelConfig().i3d_bn_eps, ModelConfig().resize_hw) == (1e-3, None)
 
 
 @pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))

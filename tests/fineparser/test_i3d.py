@@ -91,3 +91,39 @@ def test_pool_without_a_padded_copy_equals_padding_with_zeros(kernel, stride):
         expected = F.max_pool3d(_pad_same(x, kernel, stride), kernel, stride)
         assert torch.equal(pool(x), expected), size
     assert _native_pool_padding((4, 56, 56), kernel, stride) is not None  # the common case is native
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-5])
+def test_batch_norm_epsilon_is_a_switch_and_the_paper_preset_uses_the_aqa_codes_one(eps):
+    from fineparser.model import build_model, get_config
+
+    assert {m.eps for m in build_i3d(0.125, bn_eps=eps).modules() if isinstance(m, torch.nn.BatchNorm3d)} == {eps}
+    assert get_config("paper").i3d_bn_eps == 1e-5 and get_config("tiny").i3d_bn_eps == 1e-3
+    model = build_model(get_config("tiny", i3d_bn_eps=eps))
+    assert {m.eps for m in model.i3d.modules() if isinstance(m, torch.nn.BatchNorm3d)} == {eps}
+
+
+def test_small_running_variance_makes_the_epsilon_visible():
+    torch.manual_seed(0)
+    a, b = build_i3d(0.125, bn_eps=1e-3).eval(), build_i3d(0.125, bn_eps=1e-5).eval()
+    b.load_state_dict(a.state_dict())
+    for m in list(a.modules()) + list(b.modules()):
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_var.fill_(1e-3)
+    x = torch.rand(1, 3, 8, 32, 32)
+    assert not torch.allclose(a.forward_stage(1, x), b.forward_stage(1, x), atol=1e-3)
+
+
+@pytest.mark.parametrize("end,shape3,shape4", [("mixed_4f", (832, 2, 14, 14), (1024, 1, 7, 7)),
+                                                ("mixed_3c", (480, 4, 28, 28), (1024, 1, 7, 7))])
+def test_stage_three_ends_after_mixed_4f_or_mixed_3c(end, shape3, shape4):
+    with torch.device("meta"):
+        i3d = build_i3d(1.0, stage3_end=end)
+        x = torch.empty(1, 3, 8, 224, 224)
+    for stage in (1, 2, 3):
+        x = i3d.forward_stage(stage, x)
+    assert tuple(x.shape[1:]) == shape3 and i3d.stage_channels[3] == shape3[0]
+    assert tuple(i3d.forward_stage(4, x).shape[1:]) == shape4
+    assert sum(map(len, i3d.stages.values())) == len(i3d.BLOCKS)
+    with pytest.raises(ValueError, match="stage3_end"):
+        build_i3d(0.125, stage3_end="mixed_4b")

@@ -53,3 +53,22 @@ def test_regressor_gives_one_delta_per_step():
     reg = ContrastiveRegressor(16)
     assert [m.out_features for m in reg.modules() if isinstance(m, torch.nn.Linear)] == [16, 16, 8, 4, 1]
     assert reg(torch.randn(2, 5, 16), torch.randn(2, 5, 16)).shape == (2, 5)
+
+
+def test_plain_self_attention_is_the_paper_literal_x2_equals_mhsa_x1():
+    from fineparser.model.tap import TemporalDecoder
+
+    torch.manual_seed(0)
+    ours = TemporalDecoder(32, 16, num_queries=3, self_heads=2)
+    plain = TemporalDecoder(32, 16, num_queries=3, self_heads=2, self_attention="plain")
+    assert plain.norm is None and not any(k.startswith("norm.") for k in plain.state_dict())
+    plain.load_state_dict({k: v for k, v in ours.state_dict().items() if not k.startswith("norm.")})
+    x_f = torch.rand(2, 5, 32)
+    q = plain.queries.unsqueeze(0).expand(2, -1, -1)
+    x1, _ = plain.cross1(q, x_f, plain.temperature)
+    x2 = plain.self_attn(x1, x1, x1, need_weights=False)[0] + q
+    expected, _ = plain.cross2(x2, x_f, plain.temperature)
+    assert torch.allclose(plain(x_f)[0], expected, atol=1e-6)
+    assert not torch.allclose(ours(x_f)[0], expected, atol=1e-4)
+    with pytest.raises(ValueError, match="self_attention"):
+        TemporalDecoder(32, 16, self_attention="post_norm")
