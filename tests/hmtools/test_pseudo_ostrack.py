@@ -13,7 +13,7 @@ import torch
 from hmtools.errors import CheckpointError
 from hmtools.pseudo.ostrack.build import OSTRACK_CONFIGS, build_ostrack
 from hmtools.pseudo.ostrack.head import maps_to_box
-from hmtools.pseudo.ostrack.tracker import (OSTrackTracker, box_to_crop, clip_box, hann2d,
+from hmtools.pseudo.ostrack.tracker import (OSTrackTracker, box_to_crop, clip_box, hann1d, hann2d,
                                             map_box_back, sample_target)
 from hmtools.pseudo.ostrack.vit import Attention, candidate_elimination
 from hmtools.pseudo.ostrack.weights import load_ostrack
@@ -197,27 +197,80 @@ def test_crop_and_map_back_round_trip(box, factor, size):
     assert crop.pixels.shape == (size, size, 3)
     assert crop.side == math.ceil(math.sqrt(box[2] * box[3]) * factor)
     in_crop = box_to_crop(box, crop)
-    assert np.allclose(map_box_back(in_crop, crop), box, atol=1e-9)
-    # the box centre sits (within the rounding of the crop origin) at the crop centre
-    assert abs(in_crop[0] - size / 2) <= 0.5 * crop.resize_factor + 1e-9
+    assert np.allclose(map_box_back(in_crop, crop), box, atol=1e-4)  # float32 division
+    # map-back measures from the box centre, so the box sits exactly at the crop centre
+    assert in_crop[:2] == pytest.approx((size / 2, size / 2), abs=1e-9)
 
 
-def test_crop_content_and_padding():
-    img = np.zeros((20, 20, 3), np.uint8)
-    img[10, 10] = 255
-    crop = sample_target(img, (8.0, 8.0, 4.0, 4.0), factor=1.0, output_size=4)  # side 4, no resize
-    assert crop.origin_xy == (8, 8) and crop.resize_factor == 1.0
-    assert crop.pixels[2, 2].tolist() == [255, 255, 255]
-    edge = sample_target(img, (-4.0, -4.0, 4.0, 4.0), factor=2.0, output_size=8)
-    assert edge.pixels[:4].max() == 0  # zero padding above the frame
+def _coordinate_image(h: int = 10, w: int = 12) -> np.ndarray:
+    """Channel 0 holds x + 1, channel 1 y + 1 (0 therefore means padding)."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = np.arange(w)[None, :] + 1
+    img[..., 1] = np.arange(h)[:, None] + 1
+    img[..., 2] = 200
+    return img
+
+
+# Official ``sample_target`` on the 10 x 12 coordinate image, factor 1, no resizing: the corner is
+# ``round(cx - side / 2)`` (Python's round: half to even) and right / bottom padding is
+# ``max(x2 - W + 1, 0)``, so a crop ending exactly at the edge (x2 == W) loses column W - 1.
+# Worked out by hand and checked against the official function.
+CROP_CASES = {  # name: (box_xywh, origin_xy, channel-0 rows (x + 1), channel-1 columns (y + 1))
+    "inside": ((7.0, 5.0, 4.0, 4.0), (7, 5), [8, 9, 10, 11], [6, 7, 8, 9]),
+    "ends at right and bottom edge": ((8.0, 6.0, 4.0, 4.0), (8, 6), [9, 10, 11, 0], [7, 8, 9, 0]),
+    "3 px at the corner": ((9.0, 7.0, 3.0, 3.0), (9, 7), [10, 11, 0], [8, 9, 0]),
+    "above and left": ((-1.0, -2.0, 4.0, 4.0), (-1, -2), [0, 1, 2, 3], [0, 0, 1, 2]),
+    "round(0.5) == 0": ((0.5, 0.5, 4.0, 4.0), (0, 0), [1, 2, 3, 4], [1, 2, 3, 4]),
+    "round(1.5) == 2": ((1.5, 1.5, 4.0, 4.0), (2, 2), [3, 4, 5, 6], [3, 4, 5, 6]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CROP_CASES))
+def test_sample_target_matches_official_crop_and_padding(case):
+    box, origin, xs, ys = CROP_CASES[case]
+    side = len(xs)
+    crop = sample_target(_coordinate_image(), box, factor=1.0, output_size=side)
+    assert crop.origin_xy == origin and crop.side == side and crop.resize_factor == 1.0
+    xs, ys = np.array(xs), np.array(ys)
+    inside = (xs[None, :] > 0) & (ys[:, None] > 0)
+    assert (crop.pixels[..., 0] == np.where(inside, xs[None, :], 0)).all()
+    assert (crop.pixels[..., 1] == np.where(inside, ys[:, None], 0)).all()
+    assert (crop.pixels[..., 2] == np.where(inside, 200, 0)).all()
+
+
+def test_crop_outside_the_frame_is_zeros():
+    crop = sample_target(_coordinate_image(), (40.0, 40.0, 4.0, 4.0), factor=1.0, output_size=8)
+    assert crop.pixels.shape == (8, 8, 3) and crop.pixels.max() == 0
+
+
+# Official ``map_box_back`` (state = the previous box, pred = network box * S / resize_factor in
+# float32): ``cx + cx_prev - 0.5 * S / resize_factor - w / 2``. Values from running the official
+# formulas; the integer-corner map-back would be off by 0.5 px in the first two cases.
+MAP_BACK_CASES = [  # (previous box_xywh, factor, S, pred (cx, cy, w, h) in crop px, frame box_xywh)
+    ((50.5, 20.0, 30.0, 40.0), 2.0, 64, (32.0, 32.0, 16.0, 16.0), (56.75, 31.25, 17.5, 17.5)),
+    ((3.5, 7.25, 11.0, 13.5), 4.0, 256, (128.0, 100.0, 64.0, 32.0),
+     (2.8749999999999964, 5.5781249999999964, 12.25, 6.125)),
+    ((700.0, 300.0, 61.0, 119.0), 4.0, 256, (200.0, 40.0, 90.0, 150.0),
+     (766.46484375, 142.37890625, 119.8828125, 199.8046875)),
+]
+
+
+@pytest.mark.parametrize("prev, factor, size, pred, expected", MAP_BACK_CASES)
+def test_map_box_back_matches_official(prev, factor, size, pred, expected):
+    img = np.zeros((576, 768, 3), np.uint8)
+    crop = sample_target(img, prev, factor, size)
+    assert map_box_back(pred, crop) == pytest.approx(expected, abs=1e-9)
 
 
 def test_clip_box_and_hann():
     assert clip_box((-5, -5, 20, 20), (100, 100)) == (0.0, 0.0, 15.0, 15.0)
     assert clip_box((95, 95, 20, 20), (100, 100)) == (90.0, 90.0, 10.0, 10.0)
+    # official hann1d(sz, centered=True): 0.5 * (1 - cos(2 pi k / (sz + 1))), k = 1..sz
+    assert hann1d(4).tolist() == pytest.approx([0.3454915, 0.9045085, 0.9045085, 0.3454914], abs=1e-6)
+    assert hann1d(5).tolist() == pytest.approx([0.25, 0.75, 1.0, 0.75, 0.25], abs=1e-6)
     w = hann2d(16)
     assert w.shape == (1, 1, 16, 16) and float(w.min()) > 0
-    assert w[0, 0].argmax() in (7 * 16 + 7, 7 * 16 + 8, 8 * 16 + 7, 8 * 16 + 8)
+    assert torch.equal(w[0, 0], hann1d(16)[:, None] * hann1d(16)[None, :])
 
 
 def test_maps_to_box_reads_the_argmax_cell():
@@ -248,6 +301,35 @@ def test_tracker_batches_objects_consistently():
             x1, y1, x2, y2 = tb.box_xyxy
             assert 0 <= x1 <= x2 <= 80 and 0 <= y1 <= y2 <= 60
             assert 0.0 < tb.peak < 1.0
+
+
+def test_tracker_step_follows_official_track():
+    """One step equals the official ``track``: crop around the state, Hann x score, ``cal_bbox``,
+    ``* S / resize_factor`` in float32, map-back around the previous centre, ``clip_box``."""
+    torch.manual_seed(0)
+    model = build_ostrack("tiny")
+    frames = [np.random.default_rng(i).integers(0, 255, (60, 80, 3), dtype=np.uint8) for i in range(2)]
+    tracker = OSTrackTracker(model, half=False)
+    state = [50.5, 30.0, 29.0, 25.0]  # reaches the right edge at factor 4
+    tracker.start(frames[0], 7, (state[0], state[1], state[0] + state[2], state[1] + state[3]))
+    out = tracker.step(frames[1])[7]
+
+    cfg = model.cfg
+    s = cfg.search_size
+    crop = sample_target(frames[1], state, cfg.search_factor, s)
+    template = sample_target(frames[0], state, cfg.template_factor, cfg.template_size)
+    with torch.no_grad():
+        maps = model(model.preprocess(torch.from_numpy(template.pixels[None])),
+                     model.preprocess(torch.from_numpy(crop.pixels[None]))).maps
+    box, _ = maps_to_box(hann2d(cfg.feat_size) * maps.score, maps.size, maps.offset)
+    cx, cy, w, h = (box[0] * s / crop.resize_factor).tolist()
+    half_side = 0.5 * s / crop.resize_factor
+    cx += state[0] + 0.5 * state[2] - half_side
+    cy += state[1] + 0.5 * state[3] - half_side
+    expected = clip_box((cx - 0.5 * w, cy - 0.5 * h, w, h), (60, 80), margin=10)
+    assert tracker.objects[7].box_xywh == pytest.approx(expected, abs=1e-9)
+    assert out.box_xyxy == pytest.approx((expected[0], expected[1], expected[0] + expected[2],
+                                          expected[1] + expected[3]), abs=1e-9)
 
 
 def test_placeholder_unpickler_refuses_file_touching_classes(tmp_path):

@@ -308,10 +308,12 @@ PINNED = {  # case: (settings, prompts, document digest, mask hashes per frame a
     "none+classical/nobg": (dict(tracker="none", classical=ClassicalParams(use_background=False)), TWO,
                             "f87628e6059c486b",
                             [[h, EMPTY] for h in ["143fed18", "ceadd745", "0cd9bd33", *SQUARE_HASHES[3:]]]),
+    # re-pinned when OSTrack's crop padding and map-back were made the official ones (frame 0 is
+    # the prompt, so only the tracked frames changed)
     "ostrack+sam/2": (dict(tracker="ostrack", segmenter="sam", ostrack_config="tiny", sam_encoder_batch=3), TWO,
-                      "69c8c2925dd04678", [
-        ["1c8d8002", "19f12966"], ["eaa2dde8", "7e85456a"], ["bfe5aacc", "753c8341"], ["8594fe93", "444ea24d"],
-        ["7c4d46a5", "8a5e3a83"], ["1a26b999", "094e5e6d"], ["bb14e45a", "679fb3b1"], ["be49d2ca", "26d4246b"]]),
+                      "6082f72f5b591360", [
+        ["1c8d8002", "19f12966"], ["c93eea4f", "5e54ad57"], ["1d49b1ed", "b7cfa1a4"], ["8594fe93", "36dd5bd2"],
+        ["7c4d46a5", "433d512f"], ["0c108d4a", "af48a00e"], ["fd682f7f", "d2ee3a0c"], ["ff437f10", "7f1dcf79"]]),
 }
 
 

@@ -36,7 +36,11 @@ class OSTrackOutput:
 
 
 class OSTrack(nn.Module):
-    """Backbone + centre head; preprocessing constants travel as (non-persistent) buffers."""
+    """Backbone + centre head; preprocessing constants travel as (non-persistent) buffers.
+
+    ``preprocess`` computes ``(x / 255 - mean) / std`` in that order, as the official
+    ``Preprocessor`` does, so the network sees the official inputs bit for bit.
+    """
 
     def __init__(self, cfg: OSTrackConfig):
         super().__init__()
@@ -47,15 +51,15 @@ class OSTrack(nn.Module):
             mlp_ratio=cfg.mlp_ratio, ce_loc=cfg.ce_loc, ce_keep_ratio=cfg.ce_keep_ratio,
             pretrain_grid=cfg.pretrain_grid)
         self.box_head = CenterPredictor(cfg.embed_dim, cfg.head_channels)
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255,
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255,
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
                              persistent=False)
 
     def preprocess(self, crops_rgb: torch.Tensor) -> torch.Tensor:
         """``(B, S, S, 3)`` uint8 RGB crops -> ``(B, 3, S, S)`` ImageNet-normalised floats."""
         x = crops_rgb.to(self.pixel_mean.device).permute(0, 3, 1, 2).float()
-        return (x - self.pixel_mean) / self.pixel_std
+        return (x / 255.0 - self.pixel_mean) / self.pixel_std
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> OSTrackOutput:
         """``(B, 3, Tz, Tz)`` templates and ``(B, 3, S, S)`` searches -> :class:`OSTrackOutput`."""

@@ -1,20 +1,27 @@
 """OSTrack's tracking loop: crops, Hann window, map-back; several objects in one batch.
 
-Geometry follows the official tracker (``lib/test/tracker/ostrack.py``): the template is a square crop
-of side ``ceil(sqrt(w * h) * template_factor)`` around the initial box, zero-padded outside the
-frame, resized with ``cv2.resize`` and never updated; every frame crops ``search_factor`` around the
-previous box, the score map is multiplied by a 2-D Hann window, the box at its arg-max is mapped back
-to the frame and clipped (10 px margin).
+Every step follows the official tracker (``lib/test/tracker/ostrack.py`` with ``sample_target`` from
+``lib/train/data/processing_utils.py``), quirks included, so the boxes are the official ones:
 
-Choice: map-back goes through the crop's actual integer origin (``round(cx - side / 2)``) instead
-of assuming the crop is centred exactly on the previous box; the official code is off by < 0.5 px
-there. That makes :func:`box_to_crop` and :func:`map_box_back` exact inverses.
+* the crop is a square of side ``ceil(sqrt(w * h) * factor)`` whose top-left corner is
+  ``round(cx - side / 2)``; outside the frame it is zero-padded, and at the right and bottom the
+  official code pads from ``x2 - W + 1`` (``y2 - H + 1``), so a crop reaching that edge drops the
+  frame's last column (row) and pads one more in its place;
+* the template is cropped once (``template_factor``) and never updated;
+* the score map is multiplied by a centred 2-D Hann window and the box is read at its arg-max cell
+  (the head's ``cal_bbox``);
+* the box is mapped back around the previous box's centre minus half the crop side
+  (``cx_prev - 0.5 * S / resize_factor``), not around the crop's integer corner, which differs
+  from it by up to 0.5 px; the division by the resize factor is done in float32 as the official
+  tensor arithmetic does; then the box is clipped to keep 10 px inside the frame.
 
 Example:
     >>> img = np.zeros((100, 200, 3), np.uint8)
-    >>> crop = sample_target(img, (50.0, 20.0, 30.0, 40.0), factor=2.0, output_size=64)
-    >>> np.allclose(map_box_back(box_to_crop((50.0, 20.0, 30.0, 40.0), crop), crop), (50, 20, 30, 40))
-    True
+    >>> crop = sample_target(img, (50.5, 20.0, 30.0, 40.0), factor=2.0, output_size=64)
+    >>> crop.origin_xy, crop.side, crop.center_xy  # round(30.5) == 30
+    ((30, 5), 70, (65.5, 40.0))
+    >>> [round(v, 4) for v in map_box_back((32.0, 32.0, 16.0, 16.0), crop)]  # from 30.5, not 30
+    [56.75, 31.25, 17.5, 17.5]
 """
 
 from __future__ import annotations
@@ -40,17 +47,29 @@ class Crop:
         origin_xy: frame coordinates of the crop's top-left corner (may be negative).
         side: crop side in frame pixels before resizing.
         resize_factor: ``S / side``.
+        center_xy: centre of the box the crop was taken around; the official map-back measures
+            from it (minus half the crop side), not from ``origin_xy``.
     """
 
     pixels: np.ndarray
     origin_xy: tuple[int, int]
     side: int
     resize_factor: float
+    center_xy: tuple[float, float]
+
+    @property
+    def half_side(self) -> float:
+        """Official ``0.5 * S / resize_factor`` (``side / 2`` up to float rounding)."""
+        return 0.5 * self.pixels.shape[0] / self.resize_factor
 
 
 def sample_target(image: np.ndarray, box_xywh: Sequence[float], factor: float,
                   output_size: int) -> Crop:
     """Square crop of side ``ceil(sqrt(w * h) * factor)`` centred on the box, resized to ``output_size``.
+
+    The official ``sample_target``: corner ``round(cx - side / 2)``, zero padding, and right / bottom
+    padding from ``x2 - W + 1`` / ``y2 - H + 1`` (a crop reaching the edge loses the last column /
+    row). A crop wholly outside the frame (the official code fails there) is all zeros.
 
     Args:
         image: ``(H, W, 3)`` uint8 frame.
@@ -67,28 +86,37 @@ def sample_target(image: np.ndarray, box_xywh: Sequence[float], factor: float,
     x2, y2 = x1 + side, y1 + side
     ih, iw = image.shape[:2]
     pad_l, pad_t = max(0, -x1), max(0, -y1)
-    pad_r, pad_b = max(0, x2 - iw), max(0, y2 - ih)
+    pad_r, pad_b = max(0, x2 - iw + 1), max(0, y2 - ih + 1)  # official: + 1
     inner = image[y1 + pad_t:y2 - pad_b, x1 + pad_l:x2 - pad_r]
     if inner.size == 0:  # box entirely outside the frame: an all-zero crop
         padded = np.zeros((side, side, 3), np.uint8)
     else:
         padded = cv2.copyMakeBorder(inner, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_CONSTANT, value=0)
     pixels = cv2.resize(padded, (output_size, output_size))
-    return Crop(pixels=pixels, origin_xy=(x1, y1), side=side, resize_factor=output_size / side)
+    return Crop(pixels=pixels, origin_xy=(x1, y1), side=side, resize_factor=output_size / side,
+                center_xy=(x + 0.5 * w, y + 0.5 * h))
 
 
 def box_to_crop(box_xywh: Sequence[float], crop: Crop) -> tuple[float, float, float, float]:
-    """Frame box ``(x, y, w, h)`` -> ``(cx, cy, w, h)`` in resized-crop pixels."""
+    """Frame box ``(x, y, w, h)`` -> ``(cx, cy, w, h)`` in resized-crop pixels (inverse of
+    :func:`map_box_back` up to its float32 division)."""
     x, y, w, h = (float(v) for v in box_xywh)
     f = crop.resize_factor
-    return ((x + 0.5 * w - crop.origin_xy[0]) * f, (y + 0.5 * h - crop.origin_xy[1]) * f, w * f, h * f)
+    ox, oy = crop.center_xy[0] - crop.half_side, crop.center_xy[1] - crop.half_side
+    return (x + 0.5 * w - ox) * f, (y + 0.5 * h - oy) * f, w * f, h * f
 
 
 def map_box_back(box_cxcywh_crop: Sequence[float], crop: Crop) -> tuple[float, float, float, float]:
-    """``(cx, cy, w, h)`` in resized-crop pixels -> frame box ``(x, y, w, h)``."""
-    cx, cy, w, h = (float(v) / crop.resize_factor for v in box_cxcywh_crop)
-    cx += crop.origin_xy[0]
-    cy += crop.origin_xy[1]
+    """``(cx, cy, w, h)`` in resized-crop pixels -> frame box ``(x, y, w, h)``.
+
+    Official ``map_box_back``: ``cx / resize_factor + (cx_prev - 0.5 * S / resize_factor)`` with
+    ``(cx_prev, cy_prev)`` the centre the crop was taken around; the division is float32 (the
+    official divides a float32 tensor), the rest float64.
+    """
+    scaled = np.asarray(box_cxcywh_crop, np.float32) / np.float32(crop.resize_factor)
+    cx, cy, w, h = (float(v) for v in scaled)
+    cx += crop.center_xy[0] - crop.half_side
+    cy += crop.center_xy[1] - crop.half_side
     return cx - 0.5 * w, cy - 0.5 * h, w, h
 
 
