@@ -10,7 +10,8 @@ A simulated annotator on the synthetic set (``hmtools synth``, exact masks known
    effective mask against the exact mask and the share of frames below IoU 0.5 (frame counting as
    in :mod:`hmtools.pseudo.synth_eval`: both empty = 1.0).
 
-Orders: ``queue`` (the review queue, re-ranked after every propagation, corrected frames left out),
+Orders: ``queue`` (the review queue ranked by its calibrated predicted badness, :mod:`hmtools.review_model`;
+re-ranked after every propagation, corrected frames left out),
 ``random`` (one fixed random permutation of all frames), ``keyframes`` (per video, evenly spaced
 frames; each budget is its own evenly spaced set, so it starts from a fresh copy of the start).
 
@@ -176,6 +177,26 @@ def plot(curves: dict, png: Path) -> None:
     fig.savefig(png, dpi=100)
 
 
+def make_start(work: Path, args):
+    """The synthetic set (``args.root``, else ``args.clips`` clips of ``args.seed``) and its start store.
+
+    Returns ``(samples, truth, settings, backends, start_store_dir)``; the start is pseudo masks from
+    one first-frame box per athlete with ``args.tracker``/``args.segmenter``.
+    """
+    root = args.root
+    if root is None:
+        root = work / "synth"
+        generate(root, n_videos=args.clips, seed=args.seed, progress=False, preview=False)
+    samples = open_dataset("synthetic", root).samples()
+    truth = Truth(root, samples)
+    settings = PseudoMaskSettings(tracker=args.tracker, segmenter=args.segmenter)
+    backends = Backends(settings)
+    start = work / "store_start"
+    generate_pseudo_masks(jobs_from_path(root, dataset="synthetic"), MaskStore.open_or_create(start), settings,
+                          prompts=synth_prompts(root, samples), backends=backends, progress=False)
+    return samples, truth, settings, backends, start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=24)
@@ -193,18 +214,8 @@ def main() -> None:
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        root = args.root
-        if root is None:
-            root = work / "synth"
-            generate(root, n_videos=args.clips, seed=args.seed, progress=False, preview=False)
-        samples = open_dataset("synthetic", root).samples()
-        truth = Truth(root, samples)
+        samples, truth, settings, backends, start = make_start(work, args)
         total = len(truth.frames())
-        settings = PseudoMaskSettings(tracker=args.tracker, segmenter=args.segmenter)
-        backends = Backends(settings)
-        start = work / "store_start"
-        generate_pseudo_masks(jobs_from_path(root, dataset="synthetic"), MaskStore.open_or_create(start), settings,
-                              prompts=synth_prompts(root, samples), backends=backends, progress=False)
         print(f"synthetic set: {len(samples)} clips, {total} frames; start: {settings.backend} from one "
               f"first-frame box per athlete; perfect corrections, then propagate ({settings.backend})")
         curves = {}

@@ -33,7 +33,7 @@ def make_data(root: Path, n_videos: int) -> tuple[Path, Path]:
     data = root / "synth"
     generate(data, n_videos=n_videos, seed=0, progress=False, preview=False)
     store = MaskStore.create(root / "store")
-    targets, _ = import_targets(store, "synthetic", data)
+    targets, _, _ = import_targets(store, "synthetic", data)
     import_hm(store, data / "FineDiving_HM", targets, layer="corrected", progress=False)
     return data, store.root
 

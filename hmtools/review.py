@@ -1,7 +1,14 @@
 """The review queue: which frames a person should check first, and why.
 
-Every (frame, object) pseudo mask gets a *priority* from its review flag and its quality signals;
-a frame's priority is the highest of its objects'. The points (higher = look sooner):
+Frames are ranked by their *predicted badness*: the probability that the frame's effective mask
+has IoU < 0.5 against the truth, from the calibrated model of :mod:`hmtools.review_model` (its
+features: empty masks inside the clip versus after the entry, jumps against both neighbours, the
+segmenter score, distance from the nearest anchor, ...; its weights in ``hmtools/review_model.json``,
+refitted by ``benchmarks/calibrate_queue.py``). That probability is a frame's ``priority``.
+
+Within a frame, each (frame, object) pseudo mask gets *points* from its review flag and its quality
+signals; they order the frame's objects and give the reasons shown to the reviewer (higher = look
+sooner):
 
 =====================  ==========================  =========================================
 signal                 when                        points
@@ -16,9 +23,9 @@ empty mask             ``quality.empty`` / area 0  3.0
 ``border``             box touches the border      0.5
 =====================  ==========================  =========================================
 
-The thresholds are the ones other tools use to drop masks (see reference/pseudo-masks.md); the
-weights make an empty mask or a lost track (IoU with the previous frame near 0) outrank a merely
-uncertain segmenter. By default the queue holds flagged frames only (``include_unflagged`` ranks
+The thresholds are the ones other tools use to drop masks (see reference/pseudo-masks.md). The points
+ranked the whole queue before the calibrated model; they put every empty mask first, including the
+right ones after the entry. By default the queue holds flagged frames only (``include_unflagged`` ranks
 every frame with a pseudo mask); objects that already have a correction drop out unless
 ``include_corrected``.
 
@@ -34,12 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from hmtools.review_model import QueueModel, frame_features, load_model
 from hmtools.store import MaskStore, PseudoMask, VideoDoc
 
 
 @dataclass(frozen=True)
 class ObjectIssue:
-    """Why one object's pseudo mask in one frame is in the queue."""
+    """Why one object's pseudo mask in one frame is in the queue (``priority``: its points)."""
 
     object_id: int
     priority: float
@@ -52,8 +60,8 @@ class ReviewItem:
     """One frame of the review queue.
 
     Attributes:
-        priority: the highest priority of its objects (see the module table).
-        objects: the objects that put the frame in the queue, worst first.
+        priority: predicted probability that the frame is bad (:mod:`hmtools.review_model`).
+        objects: the objects that put the frame in the queue, most points first.
     """
 
     video_id: str
@@ -133,9 +141,11 @@ def object_priority(pm: PseudoMask) -> tuple[float, tuple[str, ...]]:
     return points, tuple(dict.fromkeys(reasons))
 
 
-def frame_items(doc: VideoDoc, *, include_corrected: bool = False,
-                include_unflagged: bool = False) -> list[ReviewItem]:
-    """The queue entries of one document, in frame order."""
+def frame_items(doc: VideoDoc, *, include_corrected: bool = False, include_unflagged: bool = False,
+                model: QueueModel | None = None) -> list[ReviewItem]:
+    """The queue entries of one document, in frame order (``model``: default the shipped record)."""
+    model = model or load_model()
+    p_bad = model.predict(frame_features(doc))
     out = []
     for i, entry in enumerate(doc.pseudo):
         if not entry:
@@ -152,27 +162,32 @@ def frame_items(doc: VideoDoc, *, include_corrected: bool = False,
         if issues:
             issues.sort(key=lambda o: (-o.priority, o.object_id))
             out.append(ReviewItem(doc.video_id, i, doc.frames[i], doc.action_type,
-                                  issues[0].priority, tuple(issues)))
+                                  float(p_bad[i]), tuple(issues)))
     return out
 
 
 def rank(items: Iterable[ReviewItem]) -> list[ReviewItem]:
-    """Worst first; ties by video and frame (a stable, reproducible order)."""
-    return sorted(items, key=lambda it: (-it.priority, it.video_id, it.frame_idx))
+    """Worst first; ties by the points of the worst object, then video and frame (reproducible)."""
+    return sorted(items, key=lambda it: (-it.priority, -it.objects[0].priority, it.video_id, it.frame_idx))
 
 
 def review_queue(store: MaskStore, video_ids: Sequence[str] | None = None, *,
                  include_corrected: bool = False, include_unflagged: bool = False,
-                 limit: int | None = None) -> list[ReviewItem]:
-    """The ranked review queue over a store (documents read one at a time)."""
+                 limit: int | None = None, model: QueueModel | None = None) -> list[ReviewItem]:
+    """The ranked review queue over a store (documents read one at a time).
+
+    Args:
+        model: the calibrated predictor (:func:`hmtools.review_model.load_model` by default).
+    """
     from tqdm import tqdm
 
     ids = list(video_ids) if video_ids else store.video_ids()
+    model = model or load_model()
     items: list[ReviewItem] = []
     for doc in tqdm(store.iter_docs(ids), total=len(ids), desc="review", unit="video",
                     disable=len(ids) < 50, leave=False):
         items.extend(frame_items(doc, include_corrected=include_corrected,
-                                 include_unflagged=include_unflagged))
+                                 include_unflagged=include_unflagged, model=model))
     items = rank(items)
     return items[:limit] if limit else items
 
@@ -264,7 +279,7 @@ def contact_sheet(store: MaskStore, items: Sequence[ReviewItem], out_png: str | 
             image[np.any(list(masks.values()), axis=0) if masks else np.zeros((h, w), bool)] = (255, 64, 64)
             ax.text(0.5, 0.5, "frame image not found", color="white", ha="center", transform=ax.transAxes)
         ax.imshow(image)
-        ax.set_title(f"#{k + 1} {it.video_id} {it.frame_name}  p={it.priority:.1f}\n"
+        ax.set_title(f"#{k + 1} {it.video_id} {it.frame_name}  p={it.priority:.2f}\n"
                      f"{_cut(it.reasons_text, 48)}", fontsize=7)
     reader.close()
     fig.tight_layout()

@@ -19,9 +19,16 @@ from hmtools.datasets import DATASET_KINDS
 @click.option("--by", "author", default="FineDiving-HM", show_default=True, help="Author recorded on corrections.")
 @click.option("--overwrite", is_flag=True, help="Replace masks already in the layer.")
 @click.option("--video", "videos", multiple=True, help="Only these video ids (repeatable).")
+@click.option("--strict", is_flag=True,
+              help="Refuse a video when some of its frames have no mask file (default: import the frames that "
+                   "pair by name, leave the others not annotated, and say how many per video).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes decoding images (default: up to 2).")
-def import_hm(store_dir, masks_root, dataset, data_root, split, layer, author, overwrite, videos, workers) -> None:
+def import_hm(store_dir, masks_root, dataset, data_root, split, layer, author, overwrite, videos, strict,
+              workers) -> None:
     """Import mask folders paired with frames by name; a bad folder is reported and skipped, exit 1.
+
+    Frames without a mask file are left not annotated (not empty) unless --strict; a file that
+    names no frame of its video refuses that video.
 
     Without --dataset the masks go into the store's existing documents.
 
@@ -33,9 +40,13 @@ def import_hm(store_dir, masks_root, dataset, data_root, split, layer, author, o
     if bool(dataset) != bool(data_root):
         raise click.UsageError("--dataset and --data-root go together")
     store = MaskStore.open(store_dir)
-    targets, failed = import_targets(store, dataset, data_root, split=split, video_ids=list(videos) or None)
+    targets, failed, failed_ids = import_targets(store, dataset, data_root, split=split,
+                                                 video_ids=list(videos) or None)
     report = run(store, masks_root, targets, layer=layer, by=author, overwrite=overwrite,
-                 report_unmatched=not videos and not split, workers=workers)
+                 report_unmatched=not videos and not split, workers=workers, strict=strict,
+                 known_ids=failed_ids)
+    for line in report.gap_lines():
+        click.echo(line)
     for line in failed + report.failed:
         click.echo(f"error: {line}", err=True)
     click.echo(report.summary())

@@ -65,12 +65,17 @@ def short_list(items: Iterable[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def pair_mask_files(folder: Path, frames: Sequence[str], root: Path) -> list[Path]:
+def pair_mask_files(folder: Path, frames: Sequence[str], root: Path, *,
+                    allow_gaps: bool = False) -> list[Path | None]:
     """The mask file of every frame, in frame order, paired by file stem.
 
+    Args:
+        allow_gaps: a frame without a mask file gets ``None`` (real releases have gaps) instead
+            of rejecting the folder; a file that names no frame still rejects it.
+
     Raises:
-        StoreError: one line naming the folder: missing masks, extra or duplicated files, other
-            file types, or a path that leaves ``root``.
+        StoreError: one line naming the folder: missing masks (unless ``allow_gaps``), extra or
+            duplicated files, other file types, or a path that leaves ``root``.
     """
     root = root.resolve()
     _inside(folder, root, "mask folder")
@@ -98,7 +103,7 @@ def pair_mask_files(folder: Path, frames: Sequence[str], root: Path) -> list[Pat
     if dupes:
         raise StoreError(f"{folder}: two mask files for the same frame: {short_list(dupes)}")
     stems = [Path(f).stem for f in frames]
-    missing = [f for f, s in zip(frames, stems) if s not in by_stem]
+    missing = [] if allow_gaps else [f for f, s in zip(frames, stems) if s not in by_stem]
     extra = [by_stem[s].name for s in set(by_stem) - set(stems)]
     if missing or extra:
         parts = []
@@ -107,7 +112,7 @@ def pair_mask_files(folder: Path, frames: Sequence[str], root: Path) -> list[Pat
         if extra:
             parts.append(f"{len(extra)} file(s) matching no frame ({short_list(extra)})")
         raise StoreError(f"{folder}: {'; '.join(parts)} -- masks are paired with frames by name")
-    return [by_stem[s] for s in stems]
+    return [by_stem.get(s) for s in stems]
 
 
 def read_hm_mask(path: Path, size_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -137,24 +142,29 @@ def read_hm_mask(path: Path, size_hw: tuple[int, int]) -> tuple[np.ndarray, tupl
 
 
 def hm_folder_to_rles(folder: Path, frames: Sequence[str], size_hw: tuple[int, int],
-                      root: Path) -> tuple[list[RLE], tuple[int, int] | None]:
+                      root: Path, *, allow_gaps: bool = False) -> tuple[list[RLE | None], tuple[int, int] | None]:
     """Read and check a whole mask folder.
 
     Args:
         folder: the video's mask folder (see :func:`hm_folder`).
         frames: the video's frame names in order; size_hw: its ``(H, W)``.
         root: the mask root no path may leave.
+        allow_gaps: frames without a mask file get ``None`` (see :func:`pair_mask_files`).
 
     Returns:
-        One RLE per frame in frame order, and the masks' source size if they were resized
-        (``None`` otherwise).
+        One RLE per frame in frame order (``None`` for a gap), and the masks' source size if they
+        were resized (``None`` otherwise).
 
     Raises:
         StoreError: the first problem, one line naming the file.
     """
-    paths = pair_mask_files(folder, frames, root)
-    rles, resized = [], None
+    paths = pair_mask_files(folder, frames, root, allow_gaps=allow_gaps)
+    rles: list[RLE | None] = []
+    resized = None
     for path in paths:
+        if path is None:
+            rles.append(None)
+            continue
         mask, src = read_hm_mask(path, size_hw)
         if src != tuple(size_hw):
             if resized is not None and src != resized:

@@ -9,6 +9,8 @@ The folder layout, the pairing by name, the threshold and the accepted sizes are
 - Pseudo layer: producer ``import-hm``, the source size recorded in ``params.source_size_hw`` when
   the masks were resized. Corrected layer: tool ``import-hm`` (``"import-hm (resized from
   128x228)"``), the status from the store's one rule (:meth:`~hmtools.store.VideoDoc.make_correction`).
+- Frames without a mask file (gaps) are left not annotated (``null``, not empty) and counted per
+  video; ``strict=True`` rejects such a video instead. A file that names no frame rejects it always.
 - Every file of a video is checked before its document is written (atomically, under its lock);
   a bad video is reported as one line naming the file and left unchanged, the others go on.
   Folders are decoded in a small process pool when there are many videos.
@@ -87,31 +89,34 @@ def target_from_sample(sample) -> VideoTarget:
 
 def _read_job(job: tuple[Path, VideoTarget, Path]):
     """Worker: ``(rles, resized)`` or the error line."""
-    folder, target, root = job
+    folder, target, root, strict = job
     for path in target.frame_paths:  # the frames the masks pair with must be whole, like in training
         problem = frame_file_problem(path)
         if problem is not None:
             return f"{path}: {problem} (frame of {target.video_id}; its masks are not imported)"
     try:
-        return hm_folder_to_rles(folder, target.frames, target.size_hw, root)
+        return hm_folder_to_rles(folder, target.frames, target.size_hw, root, allow_gaps=not strict)
     except HMError as err:
         return str(err)
 
 
 def import_targets(store: MaskStore, dataset: str | None = None, data_root: str | Path | None = None, *,
                    split: str | None = None, video_ids: Sequence[str] | None = None
-                   ) -> tuple[list[VideoTarget], list[str]]:
+                   ) -> tuple[list[VideoTarget], list[str], list[str]]:
     """The videos to import into: a dataset's samples (documents already in the store win), or
     without ``dataset`` the store's documents.
 
     Returns:
-        ``(targets, problems)``: one line per video whose target could not be made (e.g. an
-        unreadable first frame); the other videos go on.
+        ``(targets, problems, failed_ids)``: one problem line per video whose target could not be
+        made (e.g. an unreadable first frame), and those videos' ids (pass them to
+        :func:`import_hm` as ``known_ids``, so their folders are not reported a second time); the
+        other videos go on.
 
     Raises:
         DatasetError: the dataset itself cannot be read; StoreError: an unknown ``video_ids`` entry.
     """
     problems: list[str] = []
+    failed_ids: list[str] = []
     targets: list[VideoTarget] = []
     if dataset is None:
         ids = list(video_ids) if video_ids is not None else store.video_ids()
@@ -120,7 +125,8 @@ def import_targets(store: MaskStore, dataset: str | None = None, data_root: str 
                 targets.append(target_from_doc(store.read(vid)))
             except HMError as err:
                 problems.append(str(err))
-        return targets, problems
+                failed_ids.append(vid)
+        return targets, problems, failed_ids
     from hmtools.datasets import open_dataset
 
     samples = open_dataset(dataset, data_root, on_defect="warn").samples(split)
@@ -136,7 +142,8 @@ def import_targets(store: MaskStore, dataset: str | None = None, data_root: str 
                            else target_from_sample(sample))
         except HMError as err:
             problems.append(str(err))
-    return targets, problems
+            failed_ids.append(sample.video_id)
+    return targets, problems, failed_ids
 
 
 @dataclass
@@ -148,20 +155,28 @@ class ImportReport:
         failed: one line per rejected video (nothing was written for it).
         no_folder: targets without a mask folder (not an error: a partial mask set).
         masks: masks written.
+        gaps: per imported video, how many of its frames had no mask file (left not annotated).
     """
 
     imported: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     no_folder: list[str] = field(default_factory=list)
     masks: int = 0
+    gaps: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
+    def gap_lines(self) -> list[str]:
+        """One line per video with frames left without a mask."""
+        return [f"{vid}: {n} frame(s) without a mask file, left not annotated" for vid, n in self.gaps.items()]
+
     def summary(self) -> str:
+        gaps = (f"; {sum(self.gaps.values())} frames of {len(self.gaps)} videos have no mask file"
+                if self.gaps else "")
         return (f"imported {self.masks} masks into {len(self.imported)} videos; {len(self.failed)} "
-                f"failed; {len(self.no_folder)} videos have no mask folder")
+                f"failed; {len(self.no_folder)} videos have no mask folder{gaps}")
 
 
 def unmatched_folders(root: Path, video_ids: set[str]) -> list[Path]:
@@ -179,8 +194,8 @@ def unmatched_folders(root: Path, video_ids: set[str]) -> list[Path]:
 
 def import_hm(store: MaskStore, masks_root: str | Path, targets: Sequence[VideoTarget], *,
               layer: str = "pseudo", by: str = "FineDiving-HM", overwrite: bool = False,
-              report_unmatched: bool = True, workers: int | None = None,
-              progress: bool = True) -> ImportReport:
+              report_unmatched: bool = True, workers: int | None = None, strict: bool = False,
+              known_ids: Sequence[str] = (), progress: bool = True) -> ImportReport:
     """Import FineDiving-HM mask folders into one layer of the store, one atomic write per video.
 
     Args:
@@ -192,8 +207,12 @@ def import_hm(store: MaskStore, masks_root: str | Path, targets: Sequence[VideoT
             the author, the status from the store's rule: ``empty`` for an empty mask,
             ``confirmed`` where the mask equals the pseudo mask, else ``edited``).
         overwrite: replace masks already in that layer (otherwise such a video fails).
-        report_unmatched: report mask folders that match no target as failures (turn off when
-            importing a chosen subset of videos).
+        report_unmatched: report mask folders that match no target as failures, in one line (turn
+            off when importing a chosen subset of videos).
+        strict: a frame without a mask file rejects its video (default: left not annotated and
+            counted in ``report.gaps``).
+        known_ids: videos that exist but are not targets (their target failed and was reported
+            already): their folders are not "unmatched".
         workers: processes decoding images (``None`` = up to 2 when there are many videos).
 
     Returns:
@@ -220,17 +239,21 @@ def import_hm(store: MaskStore, masks_root: str | Path, targets: Sequence[VideoT
         if not folder.exists() and not folder.is_symlink():
             report.no_folder.append(target.video_id)
             continue
-        jobs.append((folder, target, root))
+        jobs.append((folder, target, root, strict))
     if report_unmatched:
-        ids = {t.video_id for t in targets}
-        report.failed += [f"{d}: mask folder matches no video to import into (misnamed, or not in the "
-                          "dataset/store)" for d in unmatched_folders(root, ids)]
+        ids = {t.video_id for t in targets} | set(known_ids)
+        unmatched = unmatched_folders(root, ids)
+        if unmatched:
+            hint = ("the store has no videos: pass --dataset and --data-root to create them" if not ids
+                    else "misnamed, or not in the dataset/store")
+            report.failed.append(f"{root}: {len(unmatched)} mask folder(s) match no video to import into "
+                                 f"({short_list(d.relative_to(root).as_posix() for d in unmatched)}) -- {hint}")
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(jobs) // 4 if workers is None else len(jobs)))
     pool = process_pool(n_workers) if n_workers > 1 else None
     try:
         results = pool.map(_read_job, jobs) if pool else map(_read_job, jobs)
-        for (folder, target, _), result in tqdm(zip(jobs, results), total=len(jobs), unit="video",
+        for (folder, target, _, _), result in tqdm(zip(jobs, results), total=len(jobs), unit="video",
                                                 desc="import-hm", disable=not progress):
             if isinstance(result, str):
                 report.failed.append(result)
@@ -243,7 +266,9 @@ def import_hm(store: MaskStore, masks_root: str | Path, targets: Sequence[VideoT
                 report.failed.append(str(err))
                 continue
             report.imported.append(target.video_id)
-            report.masks += len(rles)
+            report.masks += sum(r is not None for r in rles)
+            if any(r is None for r in rles):
+                report.gaps[target.video_id] = sum(r is None for r in rles)
     finally:
         if pool:
             pool.shutdown()
@@ -258,7 +283,7 @@ def _new_doc(target: VideoTarget) -> VideoDoc:
     return doc
 
 
-def _write_layer(store: MaskStore, target: VideoTarget, rles: list[RLE], resized, *, layer: str,
+def _write_layer(store: MaskStore, target: VideoTarget, rles: list[RLE | None], resized, *, layer: str,
                  by: str, overwrite: bool, folder: Path, root: Path) -> None:
     with store.edit(target.video_id, create=lambda: _new_doc(target)) as doc:
         if tuple(doc.frames) != tuple(target.frames) or tuple(doc.size_hw) != tuple(target.size_hw):
@@ -273,12 +298,15 @@ def _write_layer(store: MaskStore, target: VideoTarget, rles: list[RLE], resized
                 params["source_size_hw"] = list(resized)
             doc.producer = Producer(backend=TOOL, params=params)
             for i, rle in enumerate(rles):
-                doc.set_pseudo(i, 1, PseudoMask(rle))
+                if rle is not None:
+                    doc.set_pseudo(i, 1, PseudoMask(rle))
             return
         tool = TOOL if not resized else f"{TOOL} (resized from {resized[0]}x{resized[1]})"
         at = utc_now()
         empty = empty_rle(doc.size_hw)
         for i, rle in enumerate(rles):
+            if rle is None:
+                continue
             for obj_id in doc.object_ids:
                 doc.set_correction(i, obj_id, doc.make_correction(
                     i, obj_id, rle if obj_id == 1 else empty, by=by, at=at, tool=tool,
@@ -298,17 +326,22 @@ class ExportReport:
                 f"frames had no mask in the layer")
 
 
-def export_hm(store: MaskStore, out: str | Path, *, layer: str = "effective", fmt: str = "png",
-              video_ids: Sequence[str] | None = None, missing: str = "skip",
+def export_hm(store: MaskStore, out: str | Path, *, layer: str = "effective", fmt: str = "jpg",
+              video_ids: Sequence[str] | None = None, missing: str = "empty",
               progress: bool = True) -> ExportReport:
     """Write FineDiving-HM folders ``<out>/<competition>/<idx>/<frame stem>.<fmt>``.
+
+    The defaults are what the official FineParser loader reads: it globs ``*.jpg`` only and pairs
+    masks with frames by position, so every frame gets a file. ``fmt="png", missing="skip"`` keeps
+    the masks lossless and the gaps visible.
 
     Args:
         layer: ``effective`` (corrected else pseudo, union over athletes), ``pseudo`` or
             ``corrected`` (union of that layer's athletes).
-        fmt: ``png`` (lossless, default) or ``jpg`` (what the official FineParser loader globs).
-        missing: a frame without a mask in the layer gets no file (``skip``) or an all-black
-            mask (``empty``). The official loader pairs by position: use ``empty`` for it.
+        fmt: ``jpg`` (default, quality 100; the 0.5 threshold on import gives the mask back) or
+            ``png`` (lossless).
+        missing: a frame without a mask in the layer gets an all-black mask (``empty``, default)
+            or no file (``skip``).
     """
     from tqdm import tqdm
 

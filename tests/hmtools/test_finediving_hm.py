@@ -128,9 +128,9 @@ def _truncated_jpg(folder):
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda r: write_folder(r, skip=("00490.jpg",)), r"1 frame\(s\) without a mask \(00490.jpg\)"),
     (lambda r: write_folder(r, extra=("00492.png",)), r"1 file\(s\) matching no frame \(00492.png\)"),
-    (lambda r: write_folder(r, frames=("489.jpg", "490.jpg", "491.jpg")), "3 frame\\(s\\) without a mask"),
+    # misnamed: no file names a frame, so the gaps do not excuse them
+    (lambda r: write_folder(r, frames=("489.jpg", "490.jpg", "491.jpg")), r"3 file\(s\) matching no frame"),
     (lambda r: write_folder(r, extra=("notes.txt",)), "not a mask image.*notes.txt"),
     (lambda r: write_folder(r, extra=("00490.jpg",)), "two mask files for the same frame"),
     (lambda r: write_folder(r, hw=(H, W + 4)), r"mask is 8x16 \(HxW\) but the video is 8x12.*aspect"),
@@ -147,6 +147,19 @@ def test_bad_folders_fail_with_one_line_and_leave_the_store_unchanged(store, tmp
     assert re.search(message, rep.failed[0]), rep.failed[0]
     assert "\n" not in rep.failed[0] and str(tmp_path / "hm") in rep.failed[0]
     assert store.path(VID).read_bytes() == before
+
+
+def test_frames_without_a_mask_file_are_left_not_annotated_unless_strict(store, tmp_path):
+    write_folder(tmp_path / "hm", skip=("00490.jpg",))
+    rep = import_hm(store, tmp_path / "hm", [target()], layer="pseudo", workers=1, progress=False)
+    assert rep.ok and rep.imported == [VID] and rep.masks == 2 and rep.gaps == {VID: 1}
+    assert rep.gap_lines() == [f"{VID}: 1 frame(s) without a mask file, left not annotated"]
+    assert rep.summary().endswith("; 1 frames of 1 videos have no mask file")
+    doc = store.read(VID)
+    assert [doc.effective(i) is None for i in range(3)] == [False, True, False]  # null, not empty
+    strict = import_hm(store, tmp_path / "hm", [target()], layer="pseudo", overwrite=True, strict=True,
+                       workers=1, progress=False)
+    assert not strict.ok and re.search(r"1 frame\(s\) without a mask \(00490.jpg\)", strict.failed[0])
 
 
 def test_paths_outside_the_root_are_refused(store, tmp_path):
@@ -167,13 +180,27 @@ def test_other_videos_go_on_and_unmatched_folders_are_reported(store, tmp_path):
     write_folder(tmp_path / "hm")
     write_folder(tmp_path / "hm", video_id="01__3", skip=("00491.jpg",))
     write_folder(tmp_path / "hm", video_id="99__1")
+    write_folder(tmp_path / "hm", video_id="99__2")
     targets = [target(), target("01__3"), target("02__5")]
-    rep = import_hm(store, tmp_path / "hm", targets, layer="pseudo", workers=2, progress=False)
+    rep = import_hm(store, tmp_path / "hm", targets, layer="pseudo", workers=2, strict=True, progress=False)
     assert rep.imported == [VID] and rep.no_folder == ["02__5"]
     assert len(rep.failed) == 2
     assert any("01/3: 1 frame(s) without a mask" in f for f in rep.failed)
-    assert any("99/1: mask folder matches no video" in f for f in rep.failed)
+    # one line for all unmatched folders
+    assert any("2 mask folder(s) match no video to import into (99/1, 99/2) -- misnamed" in f for f in rep.failed)
     assert "01__3" not in store
+    # a video whose target failed (reported by import_targets) is not "unmatched" a second time
+    again = import_hm(store, tmp_path / "hm", [target()], layer="pseudo", overwrite=True,
+                      known_ids=["01__3", "99__1", "99__2"], workers=1, progress=False)
+    assert again.ok
+
+
+def test_an_empty_store_gets_one_line_with_the_dataset_hint(tmp_path):
+    for k in range(5):
+        write_folder(tmp_path / "hm", video_id=f"01__{k}")
+    rep = import_hm(MaskStore.create(tmp_path / "s"), tmp_path / "hm", [], workers=1, progress=False)
+    (line,) = rep.failed
+    assert "5 mask folder(s) match no video" in line and "pass --dataset and --data-root" in line
 
 
 def test_read_hm_mask_threshold_is_half():
@@ -192,7 +219,7 @@ def test_export_then_import_round_trip(store, tmp_path, fmt):
         doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(frame_mask(i))))
     doc.set_pseudo(1, 2, PseudoMask(mask_to_rle(np.eye(H, W, dtype=bool))))
     store.write(doc)
-    rep = export_hm(store, tmp_path / "out", fmt=fmt, progress=False)
+    rep = export_hm(store, tmp_path / "out", fmt=fmt, missing="skip", progress=False)
     assert (rep.videos, rep.files, rep.frames_without_mask) == (1, 2, 1)
     folder = tmp_path / "out" / "FINADivingWorldCup2021_Men3m_final_r1" / "7"
     assert sorted(p.name for p in folder.iterdir()) == [f"00489.{fmt}", f"00490.{fmt}"]
@@ -234,7 +261,7 @@ def test_import_from_the_dataset_reader_and_the_cli(tmp_path):
     hm_root = tmp_path / "hm"
     write_folder(hm_root, video_id=vid, frames=sample.frame_names, hw=(2, 2))
     store = MaskStore.create(tmp_path / "store")
-    targets, problems = import_targets(store, "finediving", data_root, video_ids=[vid])
+    targets, problems, _ = import_targets(store, "finediving", data_root, video_ids=[vid])
     assert problems == [] and targets[0].size_hw == (2, 2) and targets[0].frames == sample.frame_names
     result = CliRunner().invoke(cli.hmtools, [
         "import-hm", "--store", str(store.root), "--masks", str(hm_root), "--dataset", "finediving",
@@ -244,12 +271,17 @@ def test_import_from_the_dataset_reader_and_the_cli(tmp_path):
     assert doc.n_frames == sample.num_frames and doc.action_type == sample.action_type
     assert doc.key == [sample.key[0], sample.key[1]] and doc.dataset == "finediving"
     assert sum(1 for i in range(doc.n_frames) if doc.effective(i) is not None) == sample.num_frames
-    # A bad folder through the CLI: one line on stderr, exit 1, document unchanged.
+    # A gap through the CLI: the count per video, exit 0; with --strict one line on stderr,
+    # exit 1, document unchanged.
     before = store.path(vid).read_bytes()
     first = hm_folder(hm_root, vid) / (Path(sample.frame_names[0]).stem + ".png")
     first.unlink()
-    bad = CliRunner().invoke(cli.hmtools, ["import-hm", "--store", str(store.root), "--masks", str(hm_root),
+    gap = CliRunner().invoke(cli.hmtools, ["import-hm", "--store", str(store.root), "--masks", str(hm_root),
                                            "--layer", "pseudo", "--overwrite"])
+    assert gap.exit_code == 0 and f"{vid}: 1 frame(s) without a mask file" in gap.output
+    store.path(vid).write_bytes(before)
+    bad = CliRunner().invoke(cli.hmtools, ["import-hm", "--store", str(store.root), "--masks", str(hm_root),
+                                           "--layer", "pseudo", "--overwrite", "--strict"])
     assert bad.exit_code == 1
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "without a mask" in errors[0]

@@ -8,6 +8,7 @@ from helpers.correction_store import box_mask, make_store
 
 from hmtools.rle import empty_rle, mask_to_rle
 from hmtools.review import format_table, object_priority, review_queue, run_review, stale_corrections
+from hmtools.review_model import QueueModel
 from hmtools.store import Correction, Flag, PseudoMask, Quality, mask_hash
 
 RLE4 = mask_to_rle(box_mask((4, 4), 1, 3, 1, 3))
@@ -46,12 +47,21 @@ def _flagged_store(tmp_path):
     return make_store(tmp_path, {"a": ("107B", frames_a), "b": ("407C", frames_b)}, size_hw=size)
 
 
-def test_queue_ranks_flagged_frames_and_drops_corrected(tmp_path):
+# p(bad) = sigmoid(empty): the empty frame first, the others tied at 0.5 and ordered by points.
+EMPTY_FIRST = QueueModel(("empty",), (1.0,), (0.0,), (1.0,), 0.0)
+
+
+def test_queue_ranks_by_model_then_points_and_drops_corrected(tmp_path, monkeypatch):
+    import hmtools.review as review
+
+    monkeypatch.setattr(review, "load_model", lambda: EMPTY_FIRST)
     store = _flagged_store(tmp_path)
     items = review_queue(store)
-    assert [(it.video_id, it.frame_idx) for it in items] == [("b", 0), ("a", 2), ("a", 1)]
-    assert items[0].priority == pytest.approx(2.0 + 2.5 * 0.7 / 0.8 + 0.5)
-    assert items[0].reasons_text == "1: iou_prev, border, iou_prev=0.10"
+    assert [(it.video_id, it.frame_idx) for it in items] == [("a", 2), ("b", 0), ("a", 1)]
+    assert items[0].priority == pytest.approx(1 / (1 + np.exp(-1)))
+    assert items[1].priority == pytest.approx(0.5)
+    assert items[1].objects[0].priority == pytest.approx(2.0 + 2.5 * 0.7 / 0.8 + 0.5)
+    assert items[1].reasons_text == "1: iou_prev, border, iou_prev=0.10"
     assert len(review_queue(store, include_unflagged=True)) == 6
     # Correct frame a/2: it leaves the queue (unless asked for).
     with store.edit("a") as doc:
@@ -59,8 +69,9 @@ def test_queue_ranks_flagged_frames_and_drops_corrected(tmp_path):
                                             mask_hash(doc.pseudo[2][1].rle)))
     assert [(it.video_id, it.frame_idx) for it in review_queue(store)] == [("b", 0), ("a", 1)]
     again = review_queue(store, include_corrected=True)
+    # a/2 is corrected as empty: still empty, so still first under this model.
     assert [(it.video_id, it.frame_idx, it.objects[0].corrected) for it in again] == [
-        ("b", 0, False), ("a", 2, True), ("a", 1, False)]
+        ("a", 2, True), ("b", 0, False), ("a", 1, False)]
     assert [it.frame_idx for it in review_queue(store, ["a"])] == [1]
     assert len(review_queue(store, limit=1)) == 1
 
