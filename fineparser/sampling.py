@@ -38,10 +38,11 @@ from typing import Sequence
 
 import numpy as np
 
+from hmtools.datasets import DATASET_READERS
 from hmtools.errors import DatasetError, StoreError
 
 SAMPLINGS = ("spread", "first", "last")
-DATASET_SAMPLING = {"finediving": "spread", "synthetic": "spread", "mtlaqa": "last", "aqa7": "first"}
+DATASET_SAMPLING = {kind: reader.frame_sampling for kind, reader in DATASET_READERS.items()}
 MASK_LAYERS = {"gtm": "corrected", "pm": "pseudo"}
 
 

@@ -15,20 +15,32 @@ from __future__ import annotations
 import importlib
 import inspect
 from pathlib import Path
+from typing import NamedTuple
 
 from hmtools.datasets.sample import Dataset, Defect, Sample
 
-# Dataset kind -> (module, reader function), imported when used. The one list of dataset kinds:
-# CLI choices and configuration checks (``fineparser.train_config``) come from it.
-DATASET_READERS: dict[str, tuple[str, str]] = {
-    "finediving": ("hmtools.datasets.finediving", "read_finediving"),
-    "synthetic": ("hmtools.datasets.finediving", "read_finediving"),  # hmtools synth's layout
-    "mtlaqa": ("hmtools.datasets.mtlaqa", "read_mtlaqa"),
-    "aqa7": ("hmtools.datasets.aqa7", "read_aqa7"),
+
+class DatasetReader(NamedTuple):
+    """One dataset kind: where its reader lives (imported when used) and how a training clip's
+    frames are taken from its frame folders (``frame_sampling``: ``spread`` evenly over the clip,
+    the ``first`` or the ``last`` ones; read by :mod:`fineparser.sampling`)."""
+
+    module: str
+    function: str
+    frame_sampling: str
+
+
+# The one list of dataset kinds: CLI choices, configuration checks (``fineparser.train_config``)
+# and the trainer's frame sampling come from it.
+DATASET_READERS: dict[str, DatasetReader] = {
+    "finediving": DatasetReader("hmtools.datasets.finediving", "read_finediving", "spread"),
+    "synthetic": DatasetReader("hmtools.datasets.finediving", "read_finediving", "spread"),  # synth's layout
+    "mtlaqa": DatasetReader("hmtools.datasets.mtlaqa", "read_mtlaqa", "last"),
+    "aqa7": DatasetReader("hmtools.datasets.aqa7", "read_aqa7", "first"),
 }
 DATASET_KINDS = tuple(DATASET_READERS)
 
-__all__ = ["DATASET_KINDS", "DATASET_READERS", "Dataset", "Defect", "Sample", "open_dataset"]
+__all__ = ["DATASET_KINDS", "DATASET_READERS", "Dataset", "DatasetReader", "Defect", "Sample", "open_dataset"]
 
 
 def open_dataset(kind: str, root: str | Path, *, on_defect: str = "warn", **paths) -> Dataset:
@@ -50,7 +62,7 @@ def open_dataset(kind: str, root: str | Path, *, on_defect: str = "warn", **path
     """
     if kind not in DATASET_READERS:
         raise ValueError(f"unknown dataset kind {kind!r}; choose one of {DATASET_KINDS}")
-    module, name = DATASET_READERS[kind]
+    module, name, _ = DATASET_READERS[kind]
     reader = getattr(importlib.import_module(module), name)
     try:
         inspect.signature(reader).bind(root, on_defect=on_defect, **paths)

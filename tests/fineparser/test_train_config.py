@@ -76,3 +76,4 @@ def test_dataset_kinds_are_the_reader_registry_and_each_has_a_sampling():
     from hmtools.datasets import DATASET_KINDS
 
     assert DATASETS == DATASET_KINDS and set(DATASET_SAMPLING) == set(DATASET_KINDS)
+    assert DATASET_SAMPLING == {"finediving": "spread", "synthetic": "spread", "mtlaqa": "last", "aqa7": "first"}

@@ -299,8 +299,8 @@ def test_command_dataset_kinds_come_from_the_reader_registry():
     from hmtools.datasets import DATASET_KINDS, DATASET_READERS
 
     assert DATASET_KINDS == ("finediving", "synthetic", "mtlaqa", "aqa7")
-    for module, name in DATASET_READERS.values():
-        assert callable(getattr(importlib.import_module(module), name))
+    for module, name, sampling in DATASET_READERS.values():
+        assert callable(getattr(importlib.import_module(module), name)) and sampling in ("spread", "first", "last")
     for command in (import_hm, pseudo_mask):
         choice = next(p.type for p in command.params if p.name == "dataset")
         assert tuple(choice.choices) == DATASET_KINDS
