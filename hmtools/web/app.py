@@ -1,7 +1,9 @@
 """The correction editor's request logic, without HTTP (the server is :mod:`hmtools.web.server`).
 
 :class:`EditorApp` answers the page's requests: the review queue, one frame's masks as row-major
-runs, the frame image, saves and SAM re-prompting. A save names the correction it started from
+runs, the frame image, saves, SAM re-prompting and "propagate from this frame" (the video's pseudo
+masks re-propagated from one corrected frame to its neighbouring anchors with
+:func:`~hmtools.workflows.propagate.propagate_one`; corrections are never rewritten). A save names the correction it started from
 (``base_corrected``) and the pseudo mask the annotator saw (``base_pseudo_hash``); see the server
 module for the conflict rules. Every correction's status comes from
 :meth:`~hmtools.store.VideoDoc.make_correction` (``accept`` of an empty pseudo mask is ``empty``,
@@ -73,11 +75,15 @@ class EditorApp:
         include_unflagged: queue every frame with a pseudo mask, not only flagged ones.
         sam: a :class:`~hmtools.web.sam.SamPrompter`, or ``None`` (the SAM tools are hidden).
         token: the access token (random by default).
+        propagate_settings: the :class:`~hmtools.pseudo.settings.PseudoMaskSettings` of "propagate
+            from this frame" (default: the library's, the offline tracker and segmenter, as
+            ``hmtools propagate``); its backends are built on the first propagation.
+        backends: ready :class:`~hmtools.pseudo.backends.Backends` instead (tests, tiny models).
     """
 
     def __init__(self, store: MaskStore, *, annotator: str, frames_root: str | Path | None = None,
                  video_ids: Sequence[str] | None = None, include_unflagged: bool = False, sam=None,
-                 token: str | None = None):
+                 token: str | None = None, propagate_settings=None, backends=None):
         from hmtools.frames import FrameReader
 
         self.store = store
@@ -89,6 +95,9 @@ class EditorApp:
         self.token = token or secrets.token_urlsafe(24)
         self._queue_lock = threading.Lock()
         self._queue: list | None = None
+        self.propagate_settings = propagate_settings
+        self._backends = backends
+        self._propagate_lock = threading.Lock()  # one run at a time: the backends hold tracker state
 
     def url(self, server: ThreadingHTTPServer) -> str:
         host, port = server.server_address[:2]
@@ -208,6 +217,45 @@ class EditorApp:
             raise HTTPError(409, f"{where}: the pseudo mask changed since you opened the frame; reload",
                             conflict=True, object_id=obj_id)
         return obj_id, corr, stale
+
+    def propagate(self, payload: dict) -> dict:
+        """Re-propagate ``video_id``'s pseudo masks from the correction(s) on ``frame_idx``.
+
+        Returns ``{"rewritten": n, "status": ...}`` (pseudo masks written); any failure is a 400
+        with a one-line message, and nothing is written.
+
+        Example:
+            >>> app.propagate({"video_id": "01__10", "frame_idx": 12})   # doctest: +SKIP
+            {'video_id': '01__10', 'frame_idx': 12, 'status': 'done', 'rewritten': 7}
+        """
+        from hmtools.pseudo.report import one_line_error
+        from hmtools.workflows.propagate import propagate_one
+
+        video_id, frame_idx = _str(payload, "video_id"), _int(payload, "frame_idx")
+        doc = self._doc(video_id, frame_idx)
+        with self._propagate_lock:
+            try:
+                outcome = propagate_one(self.store, video_id, self._propagate_backends(),
+                                        frames_root=self.reader.frames_root, only_from=frame_idx)
+            except Exception as err:  # the page shows one line; propagate_one wrote nothing
+                raise HTTPError(400, f"propagate from {video_id} {doc.frames[frame_idx]}: "
+                                     f"{one_line_error(err)}") from None
+        with self._queue_lock:
+            self._queue = None  # the flags of the rewritten frames changed
+        return {"video_id": video_id, "frame_idx": frame_idx, "status": outcome.status,
+                "rewritten": outcome.masks}
+
+    def _propagate_backends(self):
+        if self._backends is None:
+            from dataclasses import replace
+
+            from hmtools.pseudo.backends import Backends
+            from hmtools.pseudo.inputs import resolve_device
+            from hmtools.pseudo.settings import PseudoMaskSettings
+
+            settings = self.propagate_settings or PseudoMaskSettings()
+            self._backends = Backends(replace(settings, device=resolve_device(settings.device)))
+        return self._backends
 
     def sam_predict(self, payload: dict) -> dict:
         if self.sam is None:

@@ -15,7 +15,10 @@ Endpoints (JSON unless said otherwise):
 * ``POST /api/save`` ``{video_id, frame_idx, objects: [{object_id, action: mask|accept|empty,
   runs?, base_pseudo_hash, base_corrected}], force?}`` -> writes corrections under the video's lock;
 * ``POST /api/sam`` ``{video_id, frame_idx, box_xyxy?, points?: [[x, y, 1|0]]}`` -> ``{runs}``; 400
-  when no SAM checkpoint is configured.
+  when no SAM checkpoint is configured;
+* ``POST /api/propagate`` ``{video_id, frame_idx}`` -> ``{status, rewritten}``: the video's pseudo
+  masks re-propagated from the corrections on that frame to the neighbouring anchors (never a
+  correction); a failure is a 400 with a one-line ``error``.
 
 Saves never lose work silently. Each object's save names the correction it started from
 (``base_corrected``: ``"<status>:<mask hash>"`` or ``null``); if another tab or tool saved that
@@ -53,6 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
     app: EditorApp  # set on the subclass made by make_server
     server_version = "hmtools-editor"
     protocol_version = "HTTP/1.1"
+    _POSTS = {"save": "save", "sam": "sam_predict", "propagate": "propagate"}  # endpoint -> EditorApp method
 
     def log_message(self, format, *args):  # quiet: the terminal shows the URL and errors only
         return
@@ -101,10 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(200, self.app.frame(path[2], int(path[3])))
                 else:
                     self._send(200, self.app.image_jpeg(path[2], int(path[3])), "image/jpeg")
-            elif method == "POST" and path in (["api", "save"], ["api", "sam"]):
-                payload = self._read_json()
-                result = self.app.save(payload) if path[1] == "save" else self.app.sam_predict(payload)
-                self._json(200, result)
+            elif method == "POST" and len(path) == 2 and path[0] == "api" and path[1] in self._POSTS:
+                self._json(200, getattr(self.app, self._POSTS[path[1]])(self._read_json()))
             else:
                 raise HTTPError(404, f"no such endpoint: {method} {parts.path}")
         except HTTPError as err:
@@ -152,15 +154,19 @@ def serve_editor(store: MaskStore, *, annotator: str, port: int = 0, host: str =
                  frames_root: str | Path | None = None, video_ids: Sequence[str] | None = None,
                  include_unflagged: bool = False, sam_checkpoint: str | Path | None = None,
                  sam_model: str = "vit_b", device: str = "cpu", open_browser: bool = False,
-                 on_ready=print) -> None:
-    """Run the editor until interrupted (Ctrl-C); ``on_ready`` receives the URL to open."""
+                 propagate_settings=None, on_ready=print) -> None:
+    """Run the editor until interrupted (Ctrl-C); ``on_ready`` receives the URL to open.
+
+    ``propagate_settings`` (a :class:`~hmtools.pseudo.settings.PseudoMaskSettings`) chooses the
+    backends of "propagate from this frame" (default: the library's, as ``hmtools propagate``).
+    """
     sam = None
     if sam_checkpoint:
         from hmtools.web.sam import SamPrompter
 
         sam = SamPrompter.from_checkpoint(sam_checkpoint, sam_model, device)
     app = EditorApp(store, annotator=annotator, frames_root=frames_root, video_ids=video_ids,
-                    include_unflagged=include_unflagged, sam=sam)
+                    include_unflagged=include_unflagged, sam=sam, propagate_settings=propagate_settings)
     server = make_server(app, host, port)
     url = app.url(server)
     on_ready(url)

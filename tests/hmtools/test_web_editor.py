@@ -1,5 +1,6 @@
 """The local correction editor: API-level tests, and one end-to-end test in headless Chromium."""
 
+import contextlib
 import json
 import threading
 import urllib.error
@@ -9,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.correction_store import box_mask, make_store
+from helpers.pseudo_clips import square_clip
 
 from hmtools.errors import HMError
 from hmtools.rle import mask_to_rle, rle_to_mask
-from hmtools.store import Flag, PseudoMask, Quality, mask_hash
-from hmtools.web.app import EditorApp, rle_to_runs
+from hmtools.pseudo.settings import PseudoMaskSettings
+from hmtools.store import Flag, MaskStore, PseudoMask, Quality, VideoDoc, mask_hash
+from hmtools.web.app import EditorApp, HTTPError, rle_to_runs
 from hmtools.web.server import make_server
 
 SIZE = (12, 16)
@@ -218,6 +221,62 @@ def test_regenerated_pseudo_mask_is_recorded_as_stale(served):
     assert status == 409 and "pseudo mask changed" in res["error"]
 
 
+def _square_store(tmp_path, n=12):
+    """A moving square whose pseudo layer lost the athlete on every frame; returns (store, truth)."""
+    folder = tmp_path / "frames" / "sq"
+    truth = square_clip(folder, n=n)
+    store = MaskStore.create(tmp_path / "store")
+    doc = VideoDoc.new("sq", truth[0].shape, sorted(p.name for p in folder.iterdir()), source=str(folder))
+    wrong = box_mask(truth[0].shape, 30, 40, 40, 60)
+    for i in range(n):
+        doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(wrong), Quality(score=0.4), Flag(True, ("low_score",))))
+    store.write(doc)
+    return store, truth
+
+
+def _iou(a, b):
+    return np.count_nonzero(a & b) / max(1, np.count_nonzero(a | b))
+
+
+def test_propagate_from_a_corrected_frame(served, tmp_path):
+    """Correct frames 3 and 9, propagate from 3: frames 2 and 4-6 (up to half-way to the next anchor)
+    are rewritten from 3; 7-8 (anchor 9's half), 0-1 (the producer's start) and the corrections stay."""
+    store, truth = _square_store(tmp_path)
+    app = EditorApp(store, annotator="t", propagate_settings=PseudoMaskSettings(tracker="none"))
+    for k in (3, 9):
+        app.save(_save_body(app.frame("sq", k), 1, truth[k]))
+    before = store.read("sq")
+    res = app.propagate({"video_id": "sq", "frame_idx": 3})
+    assert (res["status"], res["rewritten"]) == ("done", 4)
+    doc = store.read("sq")
+    changed = [i for i in range(12) if doc.pseudo_mask(i, 1) != before.pseudo_mask(i, 1)]
+    assert changed == [2, 4, 5, 6]
+    assert min(_iou(rle_to_mask(doc.pseudo_mask(i, 1).rle).astype(bool), truth[i]) for i in changed) > 0.6
+    assert {doc.pseudo_mask(i, 1).anchor for i in changed} == {"00103.png"}
+    for k in (3, 9):
+        assert doc.correction(k, 1) == before.correction(k, 1) and not doc.is_stale(k, 1)
+    with pytest.raises(HTTPError) as err:  # a frame without a correction: one line, nothing written
+        app.propagate({"video_id": "sq", "frame_idx": 5})
+    assert err.value.status == 400 and "no correction to propagate from" in err.value.message
+    assert "\n" not in err.value.message and store.read("sq") == doc
+
+
+def test_propagate_endpoint(served):
+    app, base, store = served
+    app.propagate_settings = PseudoMaskSettings(tracker="none")
+    _, frame = _call(base + "/api/frame/v1/1", token=app.token)
+    assert _call(base + "/api/save", _save_body(frame, 1, box_mask(SIZE, 3, 9, 4, 10)), token=app.token)[0] == 200
+    before = store.read("v1")
+    status, res = _call(base + "/api/propagate", {"video_id": "v1", "frame_idx": 1}, token=app.token)
+    assert status == 200 and res["status"] == "done" and res["rewritten"] == 2  # 2-3; 0 is the start's
+    doc = store.read("v1")
+    assert doc.correction(1, 1) == before.correction(1, 1)
+    assert [doc.pseudo_mask(i, 1).anchor for i in range(4)] == [None, None, "00002.jpg", "00002.jpg"]
+    assert _call(base + "/api/propagate", {"video_id": "v1", "frame_idx": 1})[0] == 403
+    status, res = _call(base + "/api/propagate", {"video_id": "nosuch", "frame_idx": 0}, token=app.token)
+    assert status == 404 and "nosuch" in res["error"]
+
+
 # -- the browser test -----------------------------------------------------------------------
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -255,6 +314,23 @@ class _Served:
         self.thread.join(timeout=5)
 
 
+@contextlib.contextmanager
+def _editor_page(store, annotator, fragment=""):
+    """A 1400x900 headless Chromium page on the editor, ready; yields (page, page errors)."""
+    sync_playwright = _playwright()
+    with _Served(store, annotator) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url + fragment)
+            page.wait_for_selector("body[data-state=ready]", timeout=15000)
+            yield page, errors
+        finally:
+            browser.close()
+
+
 def _stroke(page, size_hw, y, x0, x1):
     """Drag the mouse along image row ``y`` from column ``x0`` to ``x1`` (image pixel centres)."""
     box = page.locator("#canvas").bounding_box()
@@ -276,29 +352,19 @@ def _assert_stroke(got, pseudo, y, x0, x1):
 
 @pytest.mark.browser
 def test_browser_paint_stroke_and_save(tmp_path):
-    sync_playwright = _playwright()
     size = (48, 64)
     pseudo = box_mask(size, 10, 30, 10, 24)
     store = make_store(tmp_path, {"dive": ("107B", [{1: (pseudo, Quality(score=0.3), Flag(True, ("low_score",)))}])},
                        size_hw=size)
     y, x0, x1 = 40, 30, 58             # a stroke along image row 40, outside the pseudo box
-    with _Served(store, "browser") as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            page.wait_for_selector("body[data-state=ready]", timeout=15000)
-            assert page.inner_text("#where").startswith("dive 00001.jpg")
-            page.evaluate("() => { document.getElementById('size').value = 3; }")
-            _stroke(page, size, y, x0, x1)
-            page.keyboard.press("s")
-            page.wait_for_selector("body[data-state=saved]", timeout=15000)
-            assert "1:edited" in page.inner_text("#status")
-            assert errors == []
-        finally:
-            browser.close()
+    with _editor_page(store, "browser") as (page, errors):
+        assert page.inner_text("#where").startswith("dive 00001.jpg")
+        page.evaluate("() => { document.getElementById('size').value = 3; }")
+        _stroke(page, size, y, x0, x1)
+        page.keyboard.press("s")
+        page.wait_for_selector("body[data-state=saved]", timeout=15000)
+        assert "1:edited" in page.inner_text("#status")
+        assert errors == []
     corr = store.read("dive").corrected[0][1]
     assert (corr.status, corr.by, corr.tool) == ("edited", "browser", "web-editor")
     _assert_stroke(rle_to_mask(corr.rle), pseudo, y, x0, x1)
@@ -335,3 +401,57 @@ def test_browser_two_tabs_save_different_frames_of_one_video(tmp_path):
         corr = doc.corrected[idx][1]
         assert (corr.status, corr.by) == ("edited", "tabs")
         _assert_stroke(rle_to_mask(corr.rle), pseudo, y, 30, 58)
+
+
+@pytest.mark.browser
+def test_browser_fits_the_frame_zooms_pans_and_propagates(tmp_path):
+    """At 1400x900 a 720x1280 frame is wholly visible without scroll bars; after zooming in (wheel)
+    and panning (Alt+drag) a stroke still lands on the right image pixels; "propagate from here"
+    reports how many frame masks it rewrote."""
+    size = (720, 1280)
+    pseudo = box_mask(size, 100, 300, 100, 300)
+    flagged = (pseudo, Quality(score=0.3), Flag(True, ("low_score",)))
+    store = make_store(tmp_path, {"big": ("107B", [{1: flagged}, {1: flagged}, {1: flagged}])}, size_hw=size)
+    y, x0, x1 = 400, 600, 640
+    with _editor_page(store, "zoom", "#big/0") as (page, errors):
+        geo = page.evaluate("""() => { const d = document.documentElement, s = document.getElementById('stage');
+            return {dw: d.scrollWidth - innerWidth, dh: d.scrollHeight - innerHeight,
+                    sw: s.scrollWidth - s.clientWidth, sh: s.scrollHeight - s.clientHeight,
+                    stage: s.getBoundingClientRect().toJSON()}; }""")
+        assert (geo["dw"], geo["dh"], geo["sw"], geo["sh"]) == (0, 0, 0, 0), geo
+        fitted, stage = page.locator("#canvas").bounding_box(), geo["stage"]
+        assert fitted["x"] >= stage["x"] and fitted["y"] >= stage["y"]
+        assert fitted["x"] + fitted["width"] <= stage["x"] + stage["width"] + 0.5
+        assert fitted["y"] + fitted["height"] <= stage["y"] + stage["height"] + 0.5
+        assert max(fitted["width"] / stage["width"], fitted["height"] / stage["height"]) > 0.95  # fills it
+        assert abs(fitted["width"] / fitted["height"] - size[1] / size[0]) < 0.01
+        # Zoom in about the stroke's place with the wheel, then pan with Alt+drag.
+        sx = fitted["x"] + (x0 + 20) * fitted["width"] / size[1]
+        sy = fitted["y"] + y * fitted["height"] / size[0]
+        page.mouse.move(sx, sy)
+        for _ in range(4):
+            page.mouse.wheel(0, -300)
+        page.wait_for_function(f"() => document.getElementById('canvas').getBoundingClientRect().width > "
+                               f"{3 * fitted['width']}")
+        zoomed = page.locator("#canvas").bounding_box()
+        page.keyboard.down("Alt")
+        page.mouse.move(sx, sy)
+        page.mouse.down()
+        page.mouse.move(sx - 40, sy + 30, steps=5)
+        page.mouse.up()
+        page.keyboard.up("Alt")
+        panned = page.locator("#canvas").bounding_box()
+        assert (round(panned["x"] - zoomed["x"]), round(panned["y"] - zoomed["y"])) == (-40, 30)
+        page.evaluate("() => { document.getElementById('size').value = 3; }")
+        _stroke(page, size, y, x0, x1)
+        page.keyboard.press("s")
+        page.wait_for_selector("body[data-state=saved]", timeout=15000)
+        page.keyboard.press("r")
+        page.wait_for_selector("body[data-state=propagated], body[data-state=error]", timeout=30000)
+        assert "2 frame mask(s) rewritten" in page.inner_text("#status")
+        page.keyboard.press("0")
+        assert page.locator("#canvas").bounding_box() == fitted
+        assert errors == []
+    doc = store.read("big")
+    _assert_stroke(rle_to_mask(doc.corrected[0][1].rle), pseudo, y, x0, x1)
+    assert [doc.pseudo_mask(i, 1).anchor for i in range(3)] == [None, "00001.jpg", "00001.jpg"]
