@@ -15,6 +15,11 @@ half (the end marker only, from the file's last bytes) for checking many files u
 libjpeg decodes a truncated JPEG "successfully" with a grey bottom and only a warning on stderr,
 which is why the marker is checked before decoding.
 
+FFmpeg's and OpenCV's messages while a video file decodes (``ac-tex damaged``, ``moov atom not
+found``) are counted into a :class:`~hmtools.decoder_noise.DecoderNoise` instead of printed raw
+between progress bars: pass one to :meth:`VideoSource.frames` and report its ``summary()``, or let
+``frames()`` print that one line itself when the video is done.
+
 Example:
     >>> src = open_video("clips/dive.mp4")          # doctest: +SKIP
     >>> for frame in prefetch(src.frames()):        # doctest: +SKIP
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import queue
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +38,7 @@ from typing import Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from hmtools.decoder_noise import DecoderNoise, capture_decoder_noise, settle
 from hmtools.errors import VideoError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
@@ -98,24 +105,45 @@ class VideoSource:
         """Frame names known without decoding (frame lists), ``None`` for video files."""
         return [p.name for p in self.frame_paths] if self.frame_paths else None
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, noise: DecoderNoise | None = None) -> Iterator[Frame]:
         """Yield every frame in order; raises :class:`VideoError` on an unreadable source.
 
         All frames must share one size; a video file that decodes no frame at all is an error.
+
+        Args:
+            noise: counts the decoder's stderr messages of a video file (it may be passed to
+                several passes over one video); without it, their summary is printed to stderr as
+                one line once the video is done.
         """
         if self.is_file:
-            yield from _decode_file(self.path)
+            own = noise is None
+            noise = DecoderNoise(self.path.name) if own else noise
+            try:
+                yield from _decode_file(self.path, noise)
+            except VideoError:
+                own = False  # the error's message already ends in the summary
+                raise
+            finally:
+                line = noise.summary() if own else None
+                if line is not None:
+                    print(f"warning: {line}", file=sys.stderr)
         else:
             yield from _read_images(self.video_id, self.frame_paths)
 
 
-def _decode_file(path: Path) -> Iterator[Frame]:
+def _decode_file(path: Path, noise: DecoderNoise) -> Iterator[Frame]:
+    with capture_decoder_noise(noise):  # FFmpeg prints while opening too ("moov atom not found")
+        yield from _decode_captured(path, noise)
+
+
+def _decode_captured(path: Path, noise: DecoderNoise) -> Iterator[Frame]:
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
-            raise VideoError(f"{path}: cannot open video (corrupt file or unsupported codec)")
+            raise VideoError(f"{path}: cannot open video (corrupt file or unsupported codec)"
+                             + _noise_detail(path, noise))
         size_hw = None
         idx = 0
         while True:
@@ -130,9 +158,17 @@ def _decode_file(path: Path) -> Iterator[Frame]:
             yield Frame(idx, file_frame_name(idx), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             idx += 1
         if idx == 0:
-            raise VideoError(f"{path}: no frame decodes (empty or corrupt video)")
+            raise VideoError(f"{path}: no frame decodes (empty or corrupt video)" + _noise_detail(path, noise))
     finally:
         cap.release()
+
+
+def _noise_detail(path: Path, noise: DecoderNoise) -> str:
+    """The decoder's summary as the tail of an error about ``path`` (``": moov atom not found"``).
+    Called while the capture is open, so it first lets the reader thread catch up."""
+    settle()
+    line = noise.summary()
+    return "" if line is None else ": " + line.removeprefix(f"{noise.video}: ")
 
 
 def _read_images(video_id: str, paths: Sequence[Path]) -> Iterator[Frame]:

@@ -120,7 +120,8 @@ def _process(store, job: VideoJob, settings: PseudoMaskSettings, backends: Backe
     entries = [e for e in masks.layer if e]
     return VideoOutcome(job.video_id, "done", frames=len(masks.frame_names),
                         masks=sum(len(e) for e in entries),
-                        flagged=sum(pm.flag.review for e in entries for pm in e.values()), timer=masks.timer)
+                        flagged=sum(pm.flag.review for e in entries for pm in e.values()), timer=masks.timer,
+                        note=masks.decoder_note)
 
 
 def generate_pseudo_masks(jobs: Iterable[VideoJob], store: MaskStore,

@@ -38,7 +38,8 @@ class Timer:
 
 @dataclass
 class VideoOutcome:
-    """What happened to one video: ``done``, ``skipped`` (same settings already stored) or ``failed``."""
+    """What happened to one video: ``done``, ``skipped`` (same settings already stored) or ``failed``;
+    ``note`` is a warning about a video that was done anyway (the decoder's damaged frames)."""
 
     video_id: str
     status: str
@@ -47,6 +48,7 @@ class VideoOutcome:
     masks: int = 0
     flagged: int = 0
     timer: Timer = field(default_factory=Timer)
+    note: str | None = None
 
 
 @dataclass
@@ -71,7 +73,8 @@ class RunSummary:
         return t
 
     def lines(self) -> list[str]:
-        """Human-readable summary: counts, speed, then one line per failed video."""
+        """Human-readable summary: counts, speed, one line per video with a warning, then one line
+        per failed video."""
         t = self.timer
         done, skipped, failed = (len(self.by_status(s)) for s in ("done", "skipped", "failed"))
         masks = sum(o.masks for o in self.outcomes)
@@ -82,6 +85,7 @@ class RunSummary:
         if t.frames:
             out.append(f"{t.frames} frames in {t.total_s:.1f} s ({t.frames / max(t.total_s, 1e-9):.1f} fps); "
                        f"{100 * (1 - t.other_share):.0f}% of the time inside the models")
+        out += [f"WARNING {o.video_id}: {o.note}" for o in self.outcomes if o.note]
         out += [f"FAILED {o.video_id}: {o.error}" for o in self.failed]
         return out
 

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hmtools.decoder_noise import DecoderNoise
 from hmtools.errors import HMError, VideoError
 from hmtools.pseudo.base import Segmenter, TrackedBox, Tracker, clip_xyxy, mask_box_xyxy
 from hmtools.pseudo.prompts import Prompt, PromptsError
@@ -46,6 +47,8 @@ class VideoMasks:
         layer: per frame, ``None`` (no object active yet) or ``{obj_id: PseudoMask}``.
         n_objects: objects the document declares (prompted ids and ``job.n_objects``).
         timer: where the time went.
+        decoder_note: the decoder's complaints about the video file as one line (``"dive.avi: 12
+            damaged frames (ac-tex damaged at 6 31)"``), ``None`` when it decoded quietly.
     """
 
     frame_names: list[str]
@@ -53,6 +56,7 @@ class VideoMasks:
     layer: list[dict[int, PseudoMask] | None]
     n_objects: int
     timer: Timer
+    decoder_note: str | None = None
 
 
 def frames_per_call(tracker: Tracker, segmenter: Segmenter) -> int:
@@ -118,9 +122,14 @@ class _VideoPass:
         self.size_hw: tuple[int, int] | None = None
         self.pending: list[tuple[int, np.ndarray, dict[int, TrackedBox]]] = []
         self.batch = frames_per_call(self.tracker, self.segmenter)
+        self.noise: DecoderNoise | None = None  # of the latest decoding pass
 
     def frames(self):
-        return prefetch(self.job.source.frames(), depth=self.settings.prefetch_frames)
+        """A decoding pass; its decoder messages are counted afresh (a background pass would
+        otherwise count each damaged frame twice)."""
+        src = self.job.source
+        self.noise = DecoderNoise(src.path.name if src.is_file else self.job.video_id)
+        return prefetch(src.frames(self.noise), depth=self.settings.prefetch_frames)
 
     def learn_background(self) -> None:
         """A first decoding pass: the segmenter learns the video's background. Time spent waiting
@@ -223,7 +232,8 @@ class _VideoPass:
                           f"{self.settings.detect_frames} frames; give start boxes with --prompts FILE")
         self.timer.frames = len(names)
         self.timer.total_s = time.perf_counter() - t_start
-        return VideoMasks(names, self.size_hw, self.layer, self.n_objects, self.timer)
+        return VideoMasks(names, self.size_hw, self.layer, self.n_objects, self.timer,
+                          self.noise.summary() if self.noise else None)
 
 
 def run_video(job, backends, prompts: Sequence[Prompt], progress=None) -> VideoMasks:

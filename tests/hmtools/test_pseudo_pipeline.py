@@ -125,8 +125,8 @@ def test_prompt_problems_are_per_video_errors(tmp_path):
 class Interrupting(VideoSource):
     """A source whose decoding is interrupted (Ctrl-C) after two frames."""
 
-    def frames(self):
-        for k, frame in enumerate(super().frames()):
+    def frames(self, noise=None):
+        for k, frame in enumerate(super().frames(noise)):
             if k == 2:
                 raise KeyboardInterrupt
             yield frame
@@ -339,3 +339,15 @@ def test_pseudo_mask_run_matches_the_pinned_store_content(tmp_path, case):
     assert [[mask_hash(doc.pseudo[i][o].rle)[:8] for o in sorted(doc.pseudo[i])]
             for i in range(doc.n_frames)] == hashes
     assert _doc_digest(store, "v") == digest
+
+
+@needs_vtest
+def test_damaged_video_is_done_with_a_one_line_decoder_warning(tmp_path, capfd):
+    cut = tmp_path / "vtest.avi"
+    cut.write_bytes(VTEST.read_bytes()[:200_000])  # 6 frames decode, the last one damaged
+    summary = generate_pseudo_masks([VideoJob(open_video(cut))], open_store(tmp_path / "store"), OFFLINE,
+                                    prompts=Prompts([Prompt("vtest", 0, 1, LEFT_MAN_XYXY)]), progress=False)
+    (outcome,) = summary.outcomes
+    assert outcome.status == "done" and outcome.note.startswith("vtest.avi: 1 damaged frame (")
+    assert f"WARNING vtest: {outcome.note}" in summary.lines()
+    assert "msmpeg4" not in capfd.readouterr().err  # counted, not printed raw
