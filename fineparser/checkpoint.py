@@ -161,8 +161,9 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], pat
 
 def _reason(err: BaseException) -> str:
     """A short cause: the first sentence of the first line of torch's (often long) message."""
-    from hmtools.pseudo.checkpoints import torch_load_reason
+    from hmtools.pseudo.checkpoints import REFUSED, torch_load_reason
 
+    reason = torch_load_reason(err)
     if isinstance(err, pickle.UnpicklingError):
-        return f"not a torch file, or it holds objects that a weights-only load refuses ({torch_load_reason(err)})"
-    return torch_load_reason(err)
+        return f"not a torch file, or {REFUSED}" + ("" if reason == REFUSED else f": {reason}")
+    return reason

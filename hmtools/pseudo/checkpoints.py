@@ -125,6 +125,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # whatever the file pickled) or cannot act on (allowlisting globals in code).
 _ADVICE = ("weights_only", "Re-running", "add_safe_globals", "safe_globals", "This file can still be loaded",
            "Check the documentation")
+REFUSED = "it holds objects that a weights-only load refuses"
 
 
 def torch_load_reason(err: BaseException) -> str:
@@ -138,13 +139,13 @@ def torch_load_reason(err: BaseException) -> str:
         'EOFError: Ran out of input'
     """
     text = _ANSI.sub("", str(err)).strip()
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
+    if "WeightsUnpickler error:" in text:  # the reason is its first paragraph
+        text = re.split(r"\n\s*\n", text.split("WeightsUnpickler error:", 1)[1].strip())[0]
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
     kept = [s for s in sentences if not any(a in s for a in _ADVICE)]
     reason = kept[0] if kept else ""
     if isinstance(err, pickle.UnpicklingError):
-        return reason or "it holds objects that a weights-only load refuses"
+        return reason or REFUSED
     return f"{type(err).__name__}: {reason}" if reason else type(err).__name__
 
 
@@ -167,10 +168,13 @@ def load_state_file(path: Path, allow_placeholders: bool = False,
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        reason = torch_load_reason(err)
+        if reason.startswith("Unsupported operand"):  # not a pickle at all (a text file, a PNG, ...)
+            raise CheckpointError(f"{path}: cannot read checkpoint (not a torch file: {reason})") from None
         if not allow_placeholders:
             hint = f"; if you trust the file's origin, retry with {retry_flag}" if retry_flag else ""
             raise CheckpointError(f"{path}: holds pickled objects, not only weights "
-                                  f"({torch_load_reason(err)}){hint}") from None
+                                  f"({reason}){hint}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as err:
         raise CheckpointError(f"{path}: cannot read checkpoint ({torch_load_reason(err)})") from None
     try:

@@ -38,7 +38,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from hmtools.pseudo.base import TrackedBox, mask_box_xyxy
-from hmtools.pseudo.quality import frame_quality, review_flag
+from hmtools.pseudo.video_loop import segmented_pseudo_mask
 from hmtools.rle import mask_to_rle, rle_to_mask
 from hmtools.store import PseudoMask, Quality, VideoDoc, mask_hash
 
@@ -136,7 +136,6 @@ def _run_one(run: Run, obj_id: int, anchor_mask: np.ndarray, window: _FrameWindo
              tracker) -> dict[int, PseudoMask]:
     """Track and segment ``run.targets`` from the anchor's mask; masks by frame index."""
     settings = backends.settings
-    t = settings.thresholds
     seg = backends.segmenter
     img = window.get(run.anchor)
     box = mask_box_xyxy(anchor_mask)
@@ -154,13 +153,8 @@ def _run_one(run: Run, obj_id: int, anchor_mask: np.ndarray, window: _FrameWindo
         img = window.get(idx)
         tb: TrackedBox = tracker.step(img)[obj_id]
         res = seg.segment([img], [{obj_id: tb.box_xyxy}], [idx])[0][obj_id]
-        q = frame_quality(res.mask, prev, score=res.score, stability=res.stability,
-                          tracker_peak=tb.peak, border_px=t.border_px)
+        out[idx] = segmented_pseudo_mask(res, prev, tb, tracker, obj_id, settings.thresholds)
         prev = res.mask
-        mbox = mask_box_xyxy(res.mask)
-        if mbox is not None:
-            tracker.correct(obj_id, mbox)
-        out[idx] = PseudoMask(mask_to_rle(res.mask), q, review_flag(q, t))
     return out
 
 
@@ -191,21 +185,22 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
         return out
     if seg.wants_background:
         seg.prepare(f.image_rgb for f in source.frames())
-    for obj_id, runs in plans.items():
-        # Runs sorted by the first frame they need, so one forward decoding pass serves them all.
-        runs = sorted(runs, key=lambda r: min(r.anchor, *r.targets))
-        window = _FrameWindow(source.frames())
-        for run in runs:
-            lo = min(run.anchor, *run.targets)
-            window.release_before(lo)
-            corr = doc.correction(run.anchor, obj_id)
-            try:
-                masks = _run_one(run, obj_id, rle_to_mask(corr.rle).astype(bool), window, backends,
-                                 backends.new_tracker())
-            except StopIteration:
-                raise VideoError(f"{doc.video_id}: the video has fewer frames than its document "
-                                 f"({doc.n_frames})") from None
-            name = doc.frames[run.anchor]
-            for idx, pm in masks.items():
-                out[(idx, obj_id)] = PseudoMask(pm.rle, pm.quality, pm.flag, anchor=name)
+    # Every athlete's runs sorted by the first frame they need, so one forward decoding pass
+    # serves them all (a frame is released once no later run starts before it).
+    runs = sorted(((obj_id, run) for obj_id, obj_runs in plans.items() for run in obj_runs),
+                  key=lambda item: min(item[1].anchor, *item[1].targets))
+    window = _FrameWindow(source.frames())
+    for obj_id, run in runs:
+        lo = min(run.anchor, *run.targets)
+        window.release_before(lo)
+        corr = doc.correction(run.anchor, obj_id)
+        try:
+            masks = _run_one(run, obj_id, rle_to_mask(corr.rle).astype(bool), window, backends,
+                             backends.new_tracker())
+        except StopIteration:
+            raise VideoError(f"{doc.video_id}: the video has fewer frames than its document "
+                             f"({doc.n_frames})") from None
+        name = doc.frames[run.anchor]
+        for idx, pm in masks.items():
+            out[(idx, obj_id)] = PseudoMask(pm.rle, pm.quality, pm.flag, anchor=name)
     return out

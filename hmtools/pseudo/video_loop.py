@@ -209,14 +209,10 @@ class _VideoPass:
         self.pending.clear()
 
     def _pseudo_mask(self, obj_id: int, tb: TrackedBox, res) -> PseudoMask:
-        t = self.settings.thresholds
-        q = frame_quality(res.mask, self.prev_masks[obj_id], score=res.score, stability=res.stability,
-                          tracker_peak=tb.peak, border_px=t.border_px)
+        pm = segmented_pseudo_mask(res, self.prev_masks[obj_id], tb, self.tracker, obj_id,
+                                   self.settings.thresholds)
         self.prev_masks[obj_id] = res.mask
-        mbox = mask_box_xyxy(res.mask)
-        if mbox is not None:
-            self.tracker.correct(obj_id, mbox)
-        return PseudoMask(mask_to_rle(res.mask), q, review_flag(q, t))
+        return pm
 
     def finish(self, t_start: float) -> VideoMasks:
         """The video's masks, after the checks that need the whole video."""
@@ -254,3 +250,16 @@ def run_video(job, backends, prompts: Sequence[Prompt], progress=None) -> VideoM
             progress.update(1)
     run.flush()
     return run.finish(t_start)
+
+
+def segmented_pseudo_mask(res, prev_mask, tb: TrackedBox, tracker: Tracker, obj_id: int,
+                          thresholds) -> PseudoMask:
+    """One segmented mask as a :class:`~hmtools.store.PseudoMask`: its quality against the
+    previous frame's mask and its review flag; the tracker is re-centred on the mask's box.
+    The per-frame rule shared by ``pseudo-mask`` and re-propagation."""
+    q = frame_quality(res.mask, prev_mask, score=res.score, stability=res.stability,
+                      tracker_peak=tb.peak, border_px=thresholds.border_px)
+    mbox = mask_box_xyxy(res.mask)
+    if mbox is not None:
+        tracker.correct(obj_id, mbox)
+    return PseudoMask(mask_to_rle(res.mask), q, review_flag(q, thresholds))

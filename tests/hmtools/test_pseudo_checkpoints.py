@@ -20,7 +20,12 @@ def _truncated(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:60])
 
 
+def _text(path: Path) -> None:
+    path.write_text("garbage\n")  # not a pickle at all
+
+
 @pytest.mark.parametrize("make, flag, expected", [
+    (_text, None, r"cannot read checkpoint \(not a torch file: Unsupported operand 103\)$"),
     (_pickled, "--allow-pickled-objects", r"holds pickled objects, not only weights \(.+\.\); if you trust "
                                           r"the file's origin, retry with --allow-pickled-objects$"),
     (_pickled, None, r"holds pickled objects, not only weights \(.+\.\)$"),
