@@ -17,6 +17,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# The sam2 extra (--tracker sam2) is an sdist whose build requires torch: build it against the
+	# venv's torch (no isolated build env that downloads another torch) and without CUDA (~10 s).
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		--no-build-isolation sam2
 	touch $(STAMP)
 
 demo: install

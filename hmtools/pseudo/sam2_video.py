@@ -150,6 +150,7 @@ def load_sam2(config: str | None, checkpoint: str | Path | None, allow_pickled_o
         HMError / CheckpointError: the package is missing, the file is missing or unreadable, it is
             not a SAM 2 checkpoint, or it does not match the config (one line each).
     """
+    _sam2()  # the missing package first: it is what the user must fix before anything else
     config = config or config_for_checkpoint(checkpoint)
     if config is None:
         raise CheckpointError(f"{checkpoint}: not an official SAM 2.1 file name; say which model it is "
