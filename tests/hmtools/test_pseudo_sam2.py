@@ -19,6 +19,7 @@ from hmtools.rle import mask_to_rle, rle_to_mask
 from hmtools.store import MaskStore, PseudoMask, VideoDoc
 
 from helpers.pseudo_clips import square_clip
+from helpers.torch_threads import one_torch_thread
 
 BOX_1, BOX_2 = (4.0, 8.0, 24.0, 40.0), (36.0, 8.0, 60.0, 40.0)
 
@@ -48,12 +49,9 @@ from hmtools.pseudo.sam2_video import (Sam2Segmenter, build_tiny_sam2, config_fo
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny model's ops are far too small for threads (and 2 shared cores thrash)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
