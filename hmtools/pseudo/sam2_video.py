@@ -172,8 +172,8 @@ def load_sam2(config: str | None, checkpoint: str | Path | None, allow_pickled_o
 
 
 def _has_cuda_extension() -> bool:
-    """Whether sam2's compiled extension is there: without it (``SAM2_BUILD_CUDA=0``) SAM 2 skips
-    filling small holes in the masks, with a warning on every frame; we skip it quietly."""
+    """Whether sam2's compiled extension is there: without it (``SAM2_BUILD_CUDA=0``) or on the CPU
+    SAM 2 skips filling small holes in the masks, with a warning; we skip it quietly."""
     import importlib.util
 
     return importlib.util.find_spec("sam2._C") is not None
@@ -240,7 +240,8 @@ class Sam2Segmenter(Segmenter):
         self._mean = torch.tensor(IMG_MEAN, device=self.device)[:, None, None]
         self._std = torch.tensor(IMG_STD, device=self.device)[:, None, None]
         self._objects: dict[int, _ObjectMemory] = {}
-        self._fill_holes = getattr(model, "fill_hole_area", 0) > 0 and _has_cuda_extension()
+        self._fill_holes = (getattr(model, "fill_hole_area", 0) > 0 and self.device.type == "cuda"
+                            and _has_cuda_extension())  # its kernel is CUDA-only
         self._pos_enc = None  # maskmem_pos_enc is the same for every frame: one copy (as the predictor)
 
     def reset(self) -> None:
