@@ -9,8 +9,10 @@ per-frame step (``SAM2Base.track_step``, the call ``propagate_in_video`` makes) 
 frame's image features (encoded once for all objects). Each object keeps its own memory bank (the
 ``output_dict`` layout ``track_step`` reads) for one *chunk* of at most ``chunk_frames`` frames;
 when the chunk is full, the bank is dropped and a new chunk starts on the same frame, seeded with
-the object's last mask as a mask prompt (a conditioning frame, as ``add_new_mask`` makes). Peak
-memory is therefore bounded by the chunk, not the video (``benchmarks/bench_sam2_memory.py``).
+the object's last mask as a mask prompt (a conditioning frame, as ``add_new_mask`` makes); the
+prompt frame's memory is carried along as a second conditioning frame (SAM 2 always attends to its
+prompt frames; it lets an athlete lost at a boundary be found again). Peak memory is therefore
+bounded by the chunk, not the video (``benchmarks/bench_sam2_memory.py``).
 
 Prompts: an object that starts (a prompt box, a detection, ``--truth-prompts``) is a box prompt on
 that frame; a corrected frame in re-propagation (:meth:`Sam2Segmenter.seed`) is a mask prompt.
@@ -208,10 +210,17 @@ class _ObjectMemory:
             ``output_dict`` ``SAM2Base.track_step`` reads; ``t`` counts frames from the chunk's
             first (conditioning) frame.
         t: the chunk-local time of the latest frame (``-1`` before the first).
+        origin: frames from the object's prompt to this chunk's first frame (0 in the first chunk).
     """
 
     outputs: dict = field(default_factory=lambda: {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}})
     t: int = -1
+    origin: int = 0
+
+    def prompt_output(self) -> dict:
+        """The output of the object's prompt frame (kept as a conditioning frame in every chunk)."""
+        cond = self.outputs["cond_frame_outputs"]
+        return cond[min(cond)]
 
 
 class Sam2Segmenter(Segmenter):
@@ -317,11 +326,16 @@ class Sam2Segmenter(Segmenter):
                              stability=inter / union if union else math.nan)
 
     def _next_chunk(self, obj_id: int, frame: _FrameFeatures, low_res) -> None:
-        """Drop a full bank; a new chunk starts on this frame from the object's last mask."""
+        """Drop a full bank; a new chunk starts on this frame from the object's last mask. The
+        prompt frame's memory (one frame's worth) stays as a second conditioning frame, at its true
+        distance in the past, so an athlete lost at a chunk boundary can still be found again, as
+        SAM 2 does with the prompt frame it always attends to."""
         import torch.nn.functional as F
 
+        old = self._objects[obj_id]
         mask = F.interpolate(low_res.float(), size=(self.size, self.size), mode="bilinear", align_corners=False) > 0
-        fresh = _ObjectMemory()
+        fresh = _ObjectMemory(origin=old.origin + old.t)
+        fresh.outputs["cond_frame_outputs"][-fresh.origin] = old.prompt_output()
         self._objects[obj_id] = fresh
         self._step(fresh, frame, mask_hw=mask[0, 0])
 
@@ -363,6 +377,7 @@ class Sam2Segmenter(Segmenter):
         return results
 
     def memory_frames(self) -> dict[int, int]:
-        """Frames held in each object's memory bank (bounded by ``chunk_frames + 1``)."""
+        """Frames held in each object's memory bank (at most ``chunk_frames + 2``: the chunk and
+        the prompt frame)."""
         return {o: sum(len(v) for v in m.outputs.values()) for o, m in self._objects.items()}
 

@@ -136,10 +136,12 @@ def test_memory_stays_bounded_across_chunk_boundaries(tiny):
         held.append(seg.memory_frames())
         numel.append(sum(x.numel() for m in seg._objects.values() for outs in m.outputs.values()
                          for out in outs.values() for x in (out["maskmem_features"], out["pred_masks"])))
-    # frames 0-3 are chunk 1; a full chunk restarts on its last frame from that frame's mask
-    assert [h[1] for h in held] == [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]
-    assert held[-1] == {1: 1, 2: 1}
-    assert numel[3] == numel[6] == numel[9] and numel[2] == numel[5] == numel[8]
+    # frames 0-3 are chunk 1; a full chunk restarts on its last frame from that frame's mask, and
+    # keeps the prompt frame (frame 0) as a conditioning frame at its distance in the past
+    assert [h[1] for h in held] == [1, 2, 3, 2, 3, 4, 2, 3, 4, 2]
+    assert held[-1] == {1: 2, 2: 2}
+    assert sorted(seg._objects[1].outputs["cond_frame_outputs"]) == [-9, 0]
+    assert numel[3] == numel[6] == numel[9] and numel[5] == numel[8]
     seg.reset()
     assert seg.memory_frames() == {}
 
