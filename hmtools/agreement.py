@@ -202,10 +202,10 @@ class AgreementReport:
                 + [self.total().to_row("all", c)])
 
 
-def _backends(store: MaskStore, ids: Sequence[str]) -> str:
-    """The producers' backends of these videos (``"ostrack+sam"``, ``"sam2"``), or the store's name."""
-    names = sorted({doc.producer.backend for doc in store.iter_docs(list(ids)) if doc.producer})
-    return "/".join(names) if names else Path(store.root).name
+def _label(backends: set[str], store: MaskStore) -> str:
+    """The producers' backends of a store's compared videos (``"ostrack+sam"``, ``"sam2"``), or
+    the store's folder name when none recorded one."""
+    return "/".join(sorted(backends)) if backends else Path(store.root).name
 
 
 def agreement_report(store: MaskStore, video_ids: Sequence[str] | None = None,
@@ -221,11 +221,18 @@ def agreement_report(store: MaskStore, video_ids: Sequence[str] | None = None,
         theirs = [] if video_ids else [v for v in against.video_ids() if v not in set(ids)]
         report.only_in = {str(store.root): sorted(set(ids) - set(common)), str(against.root): theirs}
         ids = common
-        report.labels = (_backends(store, ids), _backends(against, ids))
+    backends: tuple[set, set] = (set(), set())
     for doc in tqdm(store.iter_docs(ids), total=len(ids), desc="agreement", unit="video",
                     disable=len(ids) < 50, leave=False):
-        report.videos.append(video_agreement(doc, tolerance_px) if against is None else
-                             layers_agreement(doc, against.read(doc.video_id), tolerance_px))
+        if against is None:
+            report.videos.append(video_agreement(doc, tolerance_px))
+            continue
+        other = against.read(doc.video_id)
+        for seen, d in zip(backends, (doc, other)):
+            seen.update([d.producer.backend] if d.producer else [])
+        report.videos.append(layers_agreement(doc, other, tolerance_px))
+    if against is not None:
+        report.labels = (_label(backends[0], store), _label(backends[1], against))
     return report
 
 
