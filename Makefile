@@ -14,9 +14,14 @@ GPU_CHECK_ARGS ?=
 
 install: $(STAMP)
 
+# The sam2 extra (--tracker sam2) is an sdist whose build requires torch: it is built against the
+# venv's torch (an isolated build would download a second torch) and without CUDA (~10 s).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check setuptools
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		--no-build-isolation sam2
 	touch $(STAMP)
 
 demo: install

@@ -36,8 +36,13 @@ def test_dry_run_reports_every_section(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads(out.read_text())
     sections = res["sections"]
-    assert {k: v["status"] for k, v in sections.items()} == dict.fromkeys(
-        ["train", "eval", "sam", "ostrack", "e2e"], "ok"), sections
+    has_sam2 = importlib.util.find_spec("sam2") is not None
+    assert {k: v["status"] for k, v in sections.items()} == {
+        **dict.fromkeys(["train", "eval", "sam", "ostrack", "e2e"], "ok"),
+        "sam2": "ok" if has_sam2 else "not installed"}, sections
+    if has_sam2:
+        s2 = sections["sam2"]["tiny_test"]
+        assert _positive(s2["fps"]) and _positive(s2["peak_first_chunk_gib"])
 
     train = sections["train"]
     assert train["batch"] >= 1 and train["oom_at"] == 2  # the simulated OOM stopped the search
@@ -55,7 +60,7 @@ def test_dry_run_reports_every_section(tmp_path):
     assert e2e["frames"] >= 8 and _positive(e2e["fps"]) and 0 <= e2e["outside_share"] <= 1
     assert _positive(e2e["derived_expected_fps"])
     assert _positive(res["wall_s"]) and res["torch"] and res["name"]
-    assert "[expected:" in proc.stdout and "105.4 fps" in proc.stdout and "done: 5/5" in proc.stdout
+    assert "[expected:" in proc.stdout and "105.4 fps" in proc.stdout and f"done: {5 + has_sam2}/6" in proc.stdout
 
 
 def test_failing_section_is_one_line_and_budget_skips(tmp_path, capsys):

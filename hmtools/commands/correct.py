@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmtools.commands.sam2_options import sam2_options
 from hmtools.pseudo.backends import SEGMENTERS, TRACKERS
 from hmtools.pseudo.settings import PseudoMaskSettings
 
@@ -25,9 +26,10 @@ DEFAULTS = PseudoMaskSettings()
               help="Tracker of 'propagate from this frame'.")
 @click.option("--segmenter", type=click.Choice(list(SEGMENTERS)), default=DEFAULTS.segmenter, show_default=True,
               help="Segmenter of 'propagate from this frame' (sam uses --sam-checkpoint).")
+@sam2_options
 @click.option("--open", "open_browser", is_flag=True, help="Open the URL in the default browser.")
 def correct(store_dir, port, host, annotator, videos, include_unflagged, frames_root, sam_checkpoint, sam_model,
-            device, tracker, segmenter, open_browser) -> None:
+            device, tracker, segmenter, sam2_checkpoint, sam2_config, sam2_chunk_frames, open_browser) -> None:
     """Serve the editor on 127.0.0.1 with a random token in the URL; Ctrl-C stops it.
 
     Example: hmtools correct --store data/store --annotator ana --sam-checkpoint sam_vit_b_01ec64.pth
@@ -44,4 +46,6 @@ def correct(store_dir, port, host, annotator, videos, include_unflagged, frames_
                  include_unflagged=include_unflagged, sam_checkpoint=sam_checkpoint, sam_model=sam_model,
                  device=device, open_browser=open_browser, on_ready=ready,
                  propagate_settings=PseudoMaskSettings(tracker=tracker, segmenter=segmenter, sam_model=sam_model,
-                                                       sam_checkpoint=sam_checkpoint, device=device))
+                                                       sam_checkpoint=sam_checkpoint, sam2_checkpoint=sam2_checkpoint,
+                                                       sam2_config=sam2_config, sam2_chunk_frames=sam2_chunk_frames,
+                                                       device=device))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmtools.commands.sam2_options import sam2_options
 from hmtools.pseudo.backends import SEGMENTERS, TRACKERS
 from hmtools.pseudo.settings import PseudoMaskSettings
 
@@ -25,8 +26,9 @@ DEFAULTS = PseudoMaskSettings()
               help="With --propagate.")
 @click.option("--frames-root", type=click.Path(exists=True, file_okay=False),
               help="With --propagate: where the frames are when a document's source does not say.")
+@sam2_options
 def import_cvat(store_dir, source, dry_run, annotator, label, then_propagate, tracker, segmenter,
-                frames_root) -> None:
+                frames_root, sam2_checkpoint, sam2_config, sam2_chunk_frames) -> None:
     """Import SOURCE: annotations.xml (CVAT for images 1.1), instances_default.json (COCO 1.0), a folder or a zip.
 
     Example: hmtools import-cvat --store data/store task_export.zip --annotator ana --propagate
@@ -48,7 +50,9 @@ def import_cvat(store_dir, source, dry_run, annotator, label, then_propagate, tr
         from hmtools.workflows.propagate import propagate_store
 
         changed = sorted({c.video_id for c in report.changes})
-        summary = propagate_store(store, PseudoMaskSettings(tracker=tracker, segmenter=segmenter),
+        settings = PseudoMaskSettings(tracker=tracker, segmenter=segmenter, sam2_checkpoint=sam2_checkpoint,
+                                      sam2_config=sam2_config, sam2_chunk_frames=sam2_chunk_frames)
+        summary = propagate_store(store, settings,
                                   video_ids=changed, frames_root=frames_root)
         for line in summary.lines():
             click.echo(line)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from hmtools.commands.sam2_options import sam2_options
 from hmtools.datasets import DATASET_KINDS
 from hmtools.pseudo.backends import SEGMENTERS, TRACKERS
 from hmtools.pseudo.ostrack.config import PUBLISHED_CONFIGS
@@ -32,12 +33,13 @@ DEFAULTS = PseudoMaskSettings()
               show_default=True)
 @click.option("--sam-checkpoint", type=click.Path(), default=DEFAULTS.sam_checkpoint)
 @click.option("--sam-model", type=click.Choice(list(SAM_CHECKPOINTS)), default=DEFAULTS.sam_model, show_default=True)
+@sam2_options
 @click.option("--device", default=DEFAULTS.device, show_default=True)
 @click.option("--shard", help="K/N: every N-th video starting at K (default: torchrun RANK/WORLD_SIZE).")
 @click.option("--force", is_flag=True, help="Propagate again even with the same anchors and settings.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def propagate(source, store_root, dataset, split, video_ids, frames_root, tracker, segmenter, ostrack_checkpoint,
-              ostrack_config, sam_checkpoint, sam_model, device, shard, force, no_progress):
+              ostrack_config, sam_checkpoint, sam_model, sam2_checkpoint, sam2_config, sam2_chunk_frames, device, shard, force, no_progress):
     """Re-propagate the pseudo masks of stored videos from their corrections.
 
     Corrected frames are anchors: from each one the tracker and segmenter run forward and backward
@@ -56,7 +58,8 @@ def propagate(source, store_root, dataset, split, video_ids, frames_root, tracke
         raise click.UsageError("give SOURCE or --video/--frames-root, not both")
     settings = PseudoMaskSettings(tracker=tracker, segmenter=segmenter, ostrack_config=ostrack_config,
                                   ostrack_checkpoint=ostrack_checkpoint, sam_model=sam_model,
-                                  sam_checkpoint=sam_checkpoint, device=device)
+                                  sam_checkpoint=sam_checkpoint, sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config,
+                                  sam2_chunk_frames=sam2_chunk_frames, device=device)
     jobs = jobs_from_path(source, dataset=dataset, split=split) if source else None
     summary = propagate_store(MaskStore.open(store_root), settings, video_ids=list(video_ids) or None, jobs=jobs,
                               shard=parse_shard(shard) if shard else None, frames_root=frames_root,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from hmtools.commands.sam2_options import sam2_options
 from hmtools.datasets import DATASET_KINDS
 from hmtools.pseudo.backends import DETECTORS, SEGMENTERS, TRACKERS
 from hmtools.pseudo.inputs import VideoJob
@@ -45,6 +46,7 @@ DEFAULTS = PseudoMaskSettings()
 @click.option("--sam-model", type=click.Choice(list(SAM_CHECKPOINTS)), default=DEFAULTS.sam_model, show_default=True)
 @click.option("--sam-batch", type=click.IntRange(min=1), default=DEFAULTS.sam_encoder_batch, show_default=True,
               help="Frames per SAM encoder call (with --tracker ostrack).")
+@sam2_options
 @click.option("--device", default=DEFAULTS.device, show_default=True, help="cpu or cuda (cuda:LOCAL_RANK under torchrun).")
 @click.option("--full-precision", is_flag=True, default=not DEFAULTS.half,
               help="Keep fp32 on CUDA (default: bf16/fp16 autocast).")
@@ -53,14 +55,16 @@ DEFAULTS = PseudoMaskSettings()
               help="Load checkpoints that pickled training objects (unknown classes become placeholders).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def pseudo_mask(source, store_root, dataset, split, prompts_path, truth_prompts, detect, detect_frames, objects, tracker,
-                segmenter, ostrack_checkpoint, ostrack_config, sam_checkpoint, sam_model, sam_batch, device,
-                full_precision, shard, allow_pickled_objects, no_progress):
+                segmenter, ostrack_checkpoint, ostrack_config, sam_checkpoint, sam_model, sam_batch, sam2_checkpoint,
+                sam2_config, sam2_chunk_frames, device, full_precision, shard, allow_pickled_objects, no_progress):
     """Write the pseudo layer of the mask store for SOURCE (a video, a folder of videos or frames, a dataset).
 
     Videos already done with the same settings are skipped; failed videos are listed at the end
     and make the exit status non-zero.
 
     Example: hmtools pseudo-mask vtest.avi --store store --prompts boxes.csv --tracker opencv --segmenter classical
+
+    SAM 2 (tracks and segments; --segmenter does not apply): --tracker sam2 --sam2-checkpoint sam2.1_hiera_tiny.pt
     """
     from hmtools.pseudo import pipeline
 
@@ -69,7 +73,7 @@ def pseudo_mask(source, store_root, dataset, split, prompts_path, truth_prompts,
     settings = PseudoMaskSettings(
         tracker=tracker, segmenter=segmenter, ostrack_config=ostrack_config,
         ostrack_checkpoint=ostrack_checkpoint, sam_model=sam_model, sam_checkpoint=sam_checkpoint,
-        device=device, detect=detect, detect_frames=detect_frames, sam_encoder_batch=sam_batch,
+        sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, sam2_chunk_frames=sam2_chunk_frames, device=device, detect=detect, detect_frames=detect_frames, sam_encoder_batch=sam_batch,
         half=not full_precision, allow_pickled_objects=allow_pickled_objects)
     summary = pipeline.pseudo_mask_source(source, pipeline.open_store(store_root), settings, dataset=dataset, split=split,
                                           prompts_path=prompts_path, truth_prompts=truth_prompts,

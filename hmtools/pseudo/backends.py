@@ -9,7 +9,7 @@ loaded once per run, trackers are made fresh for every video.
 Example:
     >>> from hmtools.pseudo.backends import SEGMENTERS, TRACKERS
     >>> list(TRACKERS), list(SEGMENTERS)
-    (['ostrack', 'opencv', 'none'], ['sam', 'classical'])
+    (['ostrack', 'sam2', 'opencv', 'none'], ['sam', 'classical'])
 """
 
 from __future__ import annotations
@@ -33,12 +33,16 @@ class TrackerEntry:
         checkpoint: the settings field naming its checkpoint file (hashed into the provenance under
             the tracker's name).
         params: the settings fields that shape its boxes (recorded and hashed for resuming).
+        segmenter: ``(settings, model) -> Segmenter`` for a *video backend* that tracks and
+            segments in one (SAM 2): the run's segmenter comes from here and ``--segmenter`` does
+            not apply; ``None`` for a box tracker.
     """
 
     new: Callable[[PseudoMaskSettings, Any], Tracker]
     load: Callable[[PseudoMaskSettings], Any] | None = None
     checkpoint: str | None = None
     params: tuple[str, ...] = ()
+    segmenter: Callable[[PseudoMaskSettings, Any], Segmenter] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,24 @@ def _ostrack_tracker(s: PseudoMaskSettings, model) -> Tracker:
     from hmtools.pseudo.ostrack.tracker import OSTrackTracker
 
     return OSTrackTracker(model, device=s.device, half=s.half)
+
+
+def _load_sam2(s: PseudoMaskSettings):
+    from hmtools.pseudo.sam2_video import load_sam2
+
+    return load_sam2(s.sam2_config, s.sam2_checkpoint, s.allow_pickled_objects)
+
+
+def _sam2_tracker(s: PseudoMaskSettings, model) -> Tracker:
+    from hmtools.pseudo.sam2_video import Sam2BoxTracker
+
+    return Sam2BoxTracker()
+
+
+def _sam2_segmenter(s: PseudoMaskSettings, model) -> Segmenter:
+    from hmtools.pseudo.sam2_video import Sam2Segmenter
+
+    return Sam2Segmenter(model, device=s.device, chunk_frames=s.sam2_chunk_frames, half=s.half)
 
 
 def _opencv_tracker(s: PseudoMaskSettings, model) -> Tracker:
@@ -102,6 +124,8 @@ def _hog_detector(s: PseudoMaskSettings) -> Detector:
 TRACKERS: dict[str, TrackerEntry] = {
     "ostrack": TrackerEntry(_ostrack_tracker, load=_load_ostrack, checkpoint="ostrack_checkpoint",
                             params=("ostrack_config",)),
+    "sam2": TrackerEntry(_sam2_tracker, load=_load_sam2, checkpoint="sam2_checkpoint",  # SAM 2 video backend
+                         params=("sam2_config", "sam2_chunk_frames"), segmenter=_sam2_segmenter),
     "opencv": TrackerEntry(_opencv_tracker),        # cv2 MIL, restarted from the mask's box
     "none": TrackerEntry(_propagation_tracker),     # the previous mask's box, moved
 }
@@ -134,10 +158,13 @@ class Backends:
         model = tracker.load(settings) if tracker.load is not None else None
         if tracker.checkpoint is not None:
             checkpoints[settings.tracker] = file_sha256(getattr(settings, tracker.checkpoint))
-        entry = SEGMENTERS[settings.segmenter]
-        segmenter = entry.build(settings)
-        if entry.checkpoint is not None:
-            checkpoints[settings.segmenter] = file_sha256(getattr(settings, entry.checkpoint))
+        if tracker.segmenter is not None:  # a video backend segments as it tracks
+            segmenter = tracker.segmenter(settings, model)
+        else:
+            entry = SEGMENTERS[settings.segmenter]
+            segmenter = entry.build(settings)
+            if entry.checkpoint is not None:
+                checkpoints[settings.segmenter] = file_sha256(getattr(settings, entry.checkpoint))
         self._set(settings, segmenter, model, checkpoints)
 
     @classmethod

@@ -23,11 +23,15 @@ class PseudoMaskSettings:
     """Everything that configures a pseudo-mask run (library defaults live here).
 
     Attributes:
-        tracker: a key of ``TRACKERS``: ``ostrack``, ``opencv`` (cv2 MIL) or ``none`` (previous
+        tracker: a key of ``TRACKERS``: ``ostrack``, ``sam2`` (SAM 2 video backend: tracks and
+            segments, ``segmenter`` does not apply), ``opencv`` (cv2 MIL) or ``none`` (previous
             mask's box).
         segmenter: a key of ``SEGMENTERS``: ``sam`` or ``classical`` (GrabCut).
         ostrack_config / ostrack_checkpoint: ``vitb_256`` or ``vitb_384`` and its local file.
         sam_model / sam_checkpoint: ``vit_h`` / ``vit_l`` / ``vit_b`` and its local file.
+        sam2_config / sam2_checkpoint: a key of ``hmtools.pseudo.sam2_video.SAM2_CONFIGS``
+            (``None``: from the official file name) and its local ``sam2.1_hiera_*.pt``.
+        sam2_chunk_frames: frames per SAM 2 memory chunk (each chunk seeded by the last masks).
         device: ``cpu`` or ``cuda`` (``cuda:<LOCAL_RANK>`` under torchrun).
         detect: a key of ``DETECTORS`` (``hog``) to find people on the first ``detect_frames``
             frames of videos without prompts; ``None`` to require prompts.
@@ -44,6 +48,9 @@ class PseudoMaskSettings:
     ostrack_checkpoint: str | None = None
     sam_model: str = "vit_h"
     sam_checkpoint: str | None = None
+    sam2_config: str | None = None
+    sam2_checkpoint: str | None = None
+    sam2_chunk_frames: int = 64
     device: str = "cpu"
     detect: str | None = None
     detect_frames: int = 10
@@ -64,18 +71,27 @@ class PseudoMaskSettings:
             raise ValueError(f"detect must be one of {tuple(DETECTORS)} or None, got {self.detect!r}")
         if self.detect_frames < 1 or self.sam_encoder_batch < 1 or self.prefetch_frames < 1:
             raise ValueError("detect_frames, sam_encoder_batch and prefetch_frames must be >= 1")
+        if self.sam2_chunk_frames < 2:
+            raise ValueError(f"sam2_chunk_frames must be >= 2, got {self.sam2_chunk_frames}")
+
+    @property
+    def video_backend(self) -> bool:
+        """The tracker segments too (SAM 2): ``segmenter`` does not apply."""
+        return TRACKERS[self.tracker].segmenter is not None
 
     @property
     def backend(self) -> str:
-        return f"{self.tracker}+{self.segmenter}"
+        return self.tracker if self.video_backend else f"{self.tracker}+{self.segmenter}"
 
     def output_params(self) -> dict:
         """The settings that shape the masks (not device, batch sizes or prefetching): the common
         ones, then each backend's ``params`` from its registry entry."""
-        p: dict[str, Any] = {"tracker": self.tracker, "segmenter": self.segmenter,
+        segmenter = None if self.video_backend else self.segmenter
+        p: dict[str, Any] = {"tracker": self.tracker, "segmenter": segmenter,
                              "detect": self.detect, "detect_frames": self.detect_frames,
                              "thresholds": asdict(self.thresholds)}
-        for name in TRACKERS[self.tracker].params + SEGMENTERS[self.segmenter].params:
+        names = TRACKERS[self.tracker].params + (SEGMENTERS[segmenter].params if segmenter else ())
+        for name in names:
             value = getattr(self, name)
             p[name] = asdict(value) if is_dataclass(value) else value
         return p

@@ -1,19 +1,14 @@
-"""Set-up shared by the fineparser tests.
-
-One intra-op thread: the tiny models are far too small to gain from more, and on a shared 2-core
-machine a second OpenMP thread that has to wait for a busy core makes each op 10-40 x slower.
-"""
+"""Set-up shared by the fineparser tests: one intra-op thread (``helpers/torch_threads.py``)."""
 
 import pytest
-import torch
+
+from helpers.torch_threads import one_torch_thread
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

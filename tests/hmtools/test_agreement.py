@@ -109,3 +109,61 @@ def test_agreement_command(tmp_path):
     assert rows[1][:2] == ["video", "v1"] and rows[1][7] == "0.0"   # mean IoU of the one reviewed frame
     assert rows[-1][:2] == ["all", "ALL"]
     assert (tmp_path / "a.png").is_file()
+
+
+def _backend_store(root, backend, masks_by_video, size_hw=SIZE):
+    """A store whose pseudo layer came from ``backend`` (``None`` in a frame: no pseudo mask)."""
+    from hmtools.store import Producer
+
+    store = make_store(root, {v: ("107B" if v != "v3" else "407C",
+                                  [{1: (m, Quality(), Flag())} if m is not None else None for m in masks])
+                              for v, masks in masks_by_video.items()}, size_hw=size_hw)
+    for v in masks_by_video:
+        with store.edit(v) as doc:
+            doc.producer = Producer(backend, tool_version="t")
+    return store
+
+
+def test_two_backends_side_by_side(tmp_path):
+    shifted = np.roll(A, 1, axis=1)                  # IoU 12/20 = 0.6, boundary F (2 px) = 1
+    a = _backend_store(tmp_path / "a", "ostrack+sam", {"v1": [A, A, A, None], "v2": [A], "only_a": [A]})
+    b = _backend_store(tmp_path / "b", "sam2", {"v1": [A, shifted, None, None], "v2": [np.zeros(SIZE, bool)],
+                                                "only_b": [A]})
+    rep = run_agreement(a, against=b, csv_path=tmp_path / "pair.csv", png_path=tmp_path / "pair.png")
+    assert rep.labels == ("ostrack+sam", "sam2")
+    assert rep.only_in == {str(a.root): ["only_a"], str(b.root): ["only_b"]}
+    v1, v2 = rep.videos
+    assert (v1.n_reviewed, v1.n_compared, v1.n_changed) == (3, 2, 2)   # frame 2 masked by one backend only
+    assert v1.mean_iou == pytest.approx((1 + 0.6) / 2) and v1.mean_boundary_f == pytest.approx(1.0)
+    assert v2.mean_iou == 0.0 and v2.changed_share == 1.0
+    with open(tmp_path / "pair.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"masked", "differ", "differ_share"} <= set(rows[0]) and "reviewed" not in rows[0]
+    assert (tmp_path / "pair.png").stat().st_size > 1000
+
+
+def test_two_backends_need_the_same_frames(tmp_path):
+    from hmtools.errors import StoreError
+
+    a = _backend_store(tmp_path / "a", "x", {"v1": [A, A]})
+    b = _backend_store(tmp_path / "b", "y", {"v1": [A]})
+    with pytest.raises(StoreError, match="the two stores hold different frames"):
+        run_agreement(a, against=b)
+
+
+def test_two_backends_command(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import hmtools
+
+    a = _backend_store(tmp_path / "a", "ostrack+sam", {"v1": [A, A]})
+    b = _backend_store(tmp_path / "b", "sam2", {"v1": [A, np.roll(A, 1, axis=1)]})
+    res = CliRunner().invoke(hmtools, ["agreement", "--store", str(a.root), "--against", str(b.root), "--by", "video",
+                                       "--png", str(tmp_path / "p.png")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith(f"pseudo layers: {a.root} (ostrack+sam) vs {b.root} (sam2), 1 videos in both")
+    header = lines[1].split()
+    assert header[:3] == ["level", "name", "action_type"] and "masked" in header and "differ" in header
+    row = dict(zip(header, lines[2].split()))
+    assert row["name"] == "v1" and float(row["mean_iou"]) == pytest.approx(0.8)

@@ -18,7 +18,7 @@ COMMON = ["tracker", "segmenter", "detect", "detect_frames", "thresholds"]
 
 
 def test_registry_names():
-    assert list(TRACKERS) == ["ostrack", "opencv", "none"]
+    assert list(TRACKERS) == ["ostrack", "sam2", "opencv", "none"]
     assert list(SEGMENTERS) == ["sam", "classical"]
     assert list(DETECTORS) == ["hog"]
 
@@ -57,7 +57,7 @@ def test_from_parts_wants_a_segmenter():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("tracker", "kcf", "tracker must be one of ('ostrack', 'opencv', 'none')"),
+    ("tracker", "kcf", "tracker must be one of ('ostrack', 'sam2', 'opencv', 'none')"),
     ("segmenter", "sam2", "segmenter must be one of ('sam', 'classical')"),
     ("detect", "yolo", "detect must be one of ('hog',) or None"),
 ])
