@@ -205,7 +205,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="8 clips, fewer budgets (under 2 minutes)")
     ap.add_argument("--budgets", default="0,1,2,3,5,7.5,10", help="%% of frames, comma-separated")
     ap.add_argument("--tracker", default="none")
-    ap.add_argument("--segmenter", default="classical")
+    ap.add_argument("--segmenter", default="seeded")
     ap.add_argument("--png", type=Path, default=Path("bench_correction.png"))
     args = ap.parse_args()
     if args.quick:

@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--root", type=Path, help="an existing `hmtools synth` output")
     ap.add_argument("--share", type=float, default=5.0, help="%% of frames corrected (keyframes)")
     ap.add_argument("--tracker", default="none")
-    ap.add_argument("--segmenter", default="classical")
+    ap.add_argument("--segmenter", default="seeded")
     ap.add_argument("--json", type=Path, help="write the per-frame rows here")
     args = ap.parse_args()
     t0 = time.perf_counter()

@@ -49,7 +49,8 @@ class SeededParams:
     """Settings of :class:`SeededSegmenter`.
 
     Attributes:
-        search_px: the window is the moved previous mask grown by this many pixels.
+        search_px: the window is the moved previous mask grown by this many pixels (by half the
+            square root of its area when that is smaller, at least 2).
         ring_px: the local background is learnt from a ring this wide around the mask.
         threshold: a pixel is the athlete's when p(athlete | colour[, difference]) exceeds this.
         fg_rate / bg_rate: how fast the athlete's / the background's histograms follow new masks.
@@ -60,12 +61,12 @@ class SeededParams:
         diff_unit: width of a bin of the difference histogram (0-255 units).
     """
 
-    search_px: int = 4
+    search_px: int = 10
     ring_px: int = 8
     threshold: float = 0.5
     fg_rate: float = 0.0
     bg_rate: float = 0.3
-    keep_blob: float = 0.2
+    keep_blob: float = 0.5
     min_area: float = 0.05
     use_background: bool = False
     diff_unit: float = 8.0
@@ -210,7 +211,9 @@ class SeededSegmenter(Segmenter):
         cx = (box_xyxy[0] + box_xyxy[2] - prev[0] - prev[2]) / 2
         cy = (box_xyxy[1] + box_xyxy[3] - prev[1] - prev[3]) / 2
         dx, dy = int(round(cx)), int(round(cy))
-        r = self.params.search_px
+        # A small mask (the athlete going under water) searches a small window: a tiny seed must
+        # not grow into the splash around it.
+        r = int(min(self.params.search_px, max(2, round(np.sqrt(track.mask.sum())))))
         moved_box = (prev[0] + dx, prev[1] + dy, prev[2] + dx, prev[3] + dy)
         win_roi = _crop_box(moved_box, r + self.params.ring_px + 1, size_hw)
         moved = _paste(track.mask, track.roi, win_roi, dx, dy)
