@@ -14,7 +14,8 @@ too: between an empty and a non-empty anchor the non-empty one's run covers the 
 empty first anchor says nothing about the frames before it (an athlete who entered the water stays
 gone; one not yet seen is not erased); such a gap is planned as before, half to each anchor, or
 all of it to the anchor with someone there (:func:`anchor_plan` with ``two_sided=False`` is that
-nearer-anchor plan for every gap). After the last anchor the run goes forward from it, but
+nearer-anchor plan for every gap; propagating from one anchor only, the editor's "propagate from
+here", uses it too). After the last anchor the run goes forward from it, but
 before the first and after the last only frames that already held a pseudo mask of that athlete
 are rewritten (an athlete who had not appeared yet stays not annotated). A corrected frame is
 never rewritten: its pseudo mask stays what the correction was made against.
@@ -148,29 +149,36 @@ class _FrameWindow:
             del self._held[k]
 
 
-def _run_one(run: Run, obj_id: int, anchor_mask: np.ndarray, window: _FrameWindow, backends,
-             tracker) -> dict[int, PseudoMask]:
-    """Track and segment ``run.targets`` from the anchor's mask; masks by frame index."""
+def _run_together(run: Run, anchor_masks: dict[int, np.ndarray], window: _FrameWindow, backends,
+                  tracker) -> dict[int, dict[int, PseudoMask]]:
+    """Track and segment ``run.targets`` from the anchor's masks of every athlete sharing the run
+    (synchronized pairs are corrected on the same frames): one tracker and one segmenter call per
+    frame for all of them, so they split the pixels they both claim. Masks by athlete, then frame."""
     settings = backends.settings
     seg = backends.segmenter
     img = window.get(run.anchor)
-    box = mask_box_xyxy(anchor_mask)
-    out: dict[int, PseudoMask] = {}
-    seg.forget(obj_id)
-    if box is None:  # "nobody there" carries over up to the midpoint to the next anchor
-        empty = mask_to_rle(anchor_mask)
-        q = Quality(iou_prev=1.0, area_jump=0.0, empty=True)
-        return {idx: PseudoMask(empty, q) for idx in run.targets}
-    tracker.start(img, obj_id, box)
-    tracker.correct(obj_id, box)  # as after a segmented start frame: the tracker pads the mask's box
-    seg.seed(obj_id, img, anchor_mask, run.anchor)
-    prev = anchor_mask
-    for idx in run.targets:
+    out: dict[int, dict[int, PseudoMask]] = {}
+    prev: dict[int, np.ndarray] = {}
+    for obj_id, mask in anchor_masks.items():
+        seg.forget(obj_id)
+        box = mask_box_xyxy(mask)
+        if box is None:  # "nobody there" carries over up to the midpoint to the next anchor
+            q = Quality(iou_prev=1.0, area_jump=0.0, empty=True)
+            out[obj_id] = {idx: PseudoMask(mask_to_rle(mask), q) for idx in run.targets}
+            continue
+        tracker.start(img, obj_id, box)
+        tracker.correct(obj_id, box)  # as after a segmented start frame: the tracker pads the mask's box
+        seg.seed(obj_id, img, mask, run.anchor)
+        prev[obj_id] = mask
+        out[obj_id] = {}
+    for idx in run.targets if prev else ():
         img = window.get(idx)
-        tb: TrackedBox = tracker.step(img)[obj_id]
-        res = seg.segment([img], [{obj_id: tb.box_xyxy}], [idx])[0][obj_id]
-        out[idx] = segmented_pseudo_mask(res, prev, tb, tracker, obj_id, settings.thresholds)
-        prev = res.mask
+        boxes: dict[int, TrackedBox] = tracker.step(img)
+        res = seg.segment([img], [{o: boxes[o].box_xyxy for o in prev}], [idx])[0]
+        for obj_id in prev:
+            out[obj_id][idx] = segmented_pseudo_mask(res[obj_id], prev[obj_id], boxes[obj_id], tracker, obj_id,
+                                                     settings.thresholds)
+            prev[obj_id] = res[obj_id].mask
     return out
 
 
@@ -184,7 +192,8 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
         backends: a :class:`~hmtools.pseudo.backends.Backends` (any tracker and segmenter of the
             registries).
         obj_ids: athletes to propagate (default: every athlete with a correction).
-        only_from: only the runs from this anchor (see :func:`anchor_plan`).
+        only_from: only the runs from this anchor, up to half-way to its neighbours (see
+            :func:`anchor_plan`; the plan is not two-sided).
 
     Returns:
         ``{(frame_idx, obj_id): PseudoMask}`` with ``anchor`` set to the anchor's frame name.
@@ -194,33 +203,37 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
     seg = backends.segmenter
     seg.reset()
     ids = list(obj_ids) if obj_ids is not None else doc.object_ids
-    plans = {o: anchor_plan(doc, o, only_from, two_sided=True) for o in ids}
+    # From one anchor only (the editor), the neighbours' runs are not redone: each frame stays
+    # with its nearer anchor, and there is no second run to vote.
+    plans = {o: anchor_plan(doc, o, only_from, two_sided=only_from is None) for o in ids}
     plans = {o: p for o, p in plans.items() if p}
     out: dict[tuple[int, int], PseudoMask] = {}
     if not plans:
         return out
     if seg.wants_background:
         seg.prepare(f.image_rgb for f in source.frames())
-    # Every athlete's runs sorted by the first frame they need, so one forward decoding pass
-    # serves them all (a frame is released once no later run starts before it).
-    runs = sorted(((obj_id, run) for obj_id, obj_runs in plans.items() for run in obj_runs),
-                  key=lambda item: min(item[1].anchor, *item[1].targets))
+    # Athletes with the same run (the same anchor frame and targets) go together; the runs are
+    # sorted by the first frame they need, so one forward decoding pass serves them all (a frame
+    # is released once no later run starts before it).
+    together: dict[Run, list[int]] = {}
+    for obj_id, obj_runs in plans.items():
+        for run in obj_runs:
+            together.setdefault(run, []).append(obj_id)
     window = _FrameWindow(source.frames())
     cands: dict[tuple[int, int], list[tuple[int, PseudoMask]]] = {}
-    for obj_id, run in runs:
-        lo = min(run.anchor, *run.targets)
-        window.release_before(lo)
-        corr = doc.correction(run.anchor, obj_id)
+    for run in sorted(together, key=lambda r: (min(r.anchor, *r.targets), r.anchor, r.targets)):
+        window.release_before(min(run.anchor, *run.targets))
+        anchor_masks = {o: rle_to_mask(doc.correction(run.anchor, o).rle).astype(bool) for o in together[run]}
         try:
-            masks = _run_one(run, obj_id, rle_to_mask(corr.rle).astype(bool), window, backends,
-                             backends.new_tracker())
+            masks = _run_together(run, anchor_masks, window, backends, backends.new_tracker())
         except StopIteration:
             raise VideoError(f"{doc.video_id}: the video has fewer frames than its document "
                              f"({doc.n_frames})") from None
         name = doc.frames[run.anchor]
-        for idx, pm in masks.items():
-            cands.setdefault((idx, obj_id), []).append((abs(idx - run.anchor), PseudoMask(
-                pm.rle, pm.quality, pm.flag, anchor=name)))
+        for obj_id, by_frame in masks.items():
+            for idx, pm in by_frame.items():
+                cands.setdefault((idx, obj_id), []).append((abs(idx - run.anchor), PseudoMask(
+                    pm.rle, pm.quality, pm.flag, anchor=name)))
     firsts = {o: min(r.anchor for r in p) for o, p in plans.items()}
     for (idx, obj_id), found in cands.items():
         best = choose_mask(found, doc.pseudo_mask(idx, obj_id), before_first=idx < firsts[obj_id])
