@@ -3,7 +3,7 @@
 A simulated annotator on the synthetic set (``hmtools synth``, exact masks known):
 
 1. start: pseudo masks from one first-frame box per athlete (the tight box of its true mask on its
-   first visible frame), ``--tracker``/``--segmenter`` (default ``none+classical``);
+   first visible frame), ``--tracker``/``--segmenter`` (default ``none+seeded``);
 2. repeatedly: take the next ``k`` frames of an order, replace every athlete's mask there with the
    exact one (a perfect correction: the true instance mask, ``empty`` where the athlete is absent),
    re-propagate (``hmtools.workflows.propagate``), and measure the mean per-frame IoU of the

@@ -1,15 +1,17 @@
 """Calibrate the review queue's predicted quality on the synthetic set and rewrite its record.
 
 The states the queue sees in a correction loop: the start (pseudo masks from one first-frame box per
-athlete, ``--tracker``/``--segmenter``; several segmenters pool their states), then the same after perfect corrections on evenly spaced
-keyframes (``--shares`` of the frames) and re-propagation. Every uncorrected frame of every state is
+athlete, ``--tracker``/``--segmenter``; several segmenters, comma-separated, pool their states on
+the same clips), then the same after perfect corrections on evenly spaced keyframes (``--shares``
+of the frames) and re-propagation. Every uncorrected frame of every state is
 a row: the features of :func:`hmtools.review_model.frame_features` and the label bad = IoU < 0.5
 against the exact mask. The model is fitted on half the clips and its precision/recall at review
 budgets of 1%, 5% and 10% measured on the other half (per state, the queue's actual use), next to
 the old points ranking (``hmtools.review.object_priority``); then refitted on all clips and written
 to ``hmtools/review_model.json`` (``--out``), with those figures in ``fitted_on``.
 
-Run:  .venv/bin/python benchmarks/calibrate_queue.py [--clips 24] [--seed 1] [--out PATH] [--dry-run]
+Run:  .venv/bin/python benchmarks/calibrate_queue.py [--clips 24] [--seed 1] [--segmenter seeded,classical]
+      [--out PATH] [--dry-run]
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def main() -> None:
             work.mkdir()
             if args.root is None and seg != segmenters[0]:
                 args.root = Path(tmp) / segmenters[0] / "synth"  # the same clips
-            _, truth, settings, backends, start = make_start(work, argparse.Namespace(**{**vars(args), "segmenter": seg}))
+            one = argparse.Namespace(**{**vars(args), "segmenter": seg})
+            _, truth, settings, backends, start = make_start(work, one)
             for share in shares:
                 d = work / f"state_{share:g}"
                 shutil.copytree(start, d)

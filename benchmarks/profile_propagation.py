@@ -117,7 +117,8 @@ def main() -> None:
     for o in (1, 2):
         a = np.array([r["athletes"][o] for r in rows if o in r["athletes"]])
         if a.size:
-            print(f"  athlete {o}: frames {a.size:4d}  mean IoU {a.mean():.3f}  below 0.5 {100 * (a < 0.5).mean():5.1f}%")
+            print(f"  athlete {o}: frames {a.size:4d}  mean IoU {a.mean():.3f}  "
+                  f"below 0.5 {100 * (a < 0.5).mean():5.1f}%")
     if args.json:
         args.json.write_text(json.dumps(rows))
     print(f"{time.perf_counter() - t0:.0f} s")
