@@ -3,7 +3,7 @@
 A simulated annotator on the synthetic set (``hmtools synth``, exact masks known):
 
 1. start: pseudo masks from one first-frame box per athlete (the tight box of its true mask on its
-   first visible frame), ``--tracker``/``--segmenter`` (default ``none+classical``);
+   first visible frame), ``--tracker``/``--segmenter`` (default ``none+seeded``);
 2. repeatedly: take the next ``k`` frames of an order, replace every athlete's mask there with the
    exact one (a perfect correction: the true instance mask, ``empty`` where the athlete is absent),
    re-propagate (``hmtools.workflows.propagate``), and measure the mean per-frame IoU of the
@@ -205,7 +205,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="8 clips, fewer budgets (under 2 minutes)")
     ap.add_argument("--budgets", default="0,1,2,3,5,7.5,10", help="%% of frames, comma-separated")
     ap.add_argument("--tracker", default="none")
-    ap.add_argument("--segmenter", default="classical")
+    ap.add_argument("--segmenter", default="seeded")
     ap.add_argument("--png", type=Path, default=Path("bench_correction.png"))
     args = ap.parse_args()
     if args.quick:

@@ -1,15 +1,17 @@
 """Calibrate the review queue's predicted quality on the synthetic set and rewrite its record.
 
 The states the queue sees in a correction loop: the start (pseudo masks from one first-frame box per
-athlete, ``--tracker``/``--segmenter``), then the same after perfect corrections on evenly spaced
-keyframes (``--shares`` of the frames) and re-propagation. Every uncorrected frame of every state is
+athlete, ``--tracker``/``--segmenter``; several segmenters, comma-separated, pool their states on
+the same clips), then the same after perfect corrections on evenly spaced keyframes (``--shares``
+of the frames) and re-propagation. Every uncorrected frame of every state is
 a row: the features of :func:`hmtools.review_model.frame_features` and the label bad = IoU < 0.5
 against the exact mask. The model is fitted on half the clips and its precision/recall at review
 budgets of 1%, 5% and 10% measured on the other half (per state, the queue's actual use), next to
 the old points ranking (``hmtools.review.object_priority``); then refitted on all clips and written
 to ``hmtools/review_model.json`` (``--out``), with those figures in ``fitted_on``.
 
-Run:  .venv/bin/python benchmarks/calibrate_queue.py [--clips 24] [--seed 1] [--out PATH] [--dry-run]
+Run:  .venv/bin/python benchmarks/calibrate_queue.py [--clips 24] [--seed 1] [--segmenter seeded,classical]
+      [--out PATH] [--dry-run]
 """
 
 from __future__ import annotations
@@ -63,52 +65,61 @@ def main() -> None:
     ap.add_argument("--root", type=Path, help="an existing `hmtools synth` output")
     ap.add_argument("--shares", default="0,2,5,10", help="keyframe shares (%%) of the calibration states")
     ap.add_argument("--tracker", default="none")
-    ap.add_argument("--segmenter", default="classical")
+    ap.add_argument("--segmenter", default="seeded,classical",
+                    help="comma-separated: the states of every one are pooled")
     ap.add_argument("--bad-iou", type=float, default=0.5)
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--dry-run", action="store_true", help="report only; do not write the record")
     args = ap.parse_args()
     shares = [float(s) for s in args.shares.split(",")]
     t0 = time.perf_counter()
+    segmenters = args.segmenter.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        _, truth, settings, backends, start = make_start(work, args)
         states = {}
-        for share in shares:
-            d = work / f"state_{share:g}"
-            shutil.copytree(start, d)
-            store = MaskStore.open(d)
-            if share > 0:
-                correct(store, truth, keyframe_picks(truth, share / 100))
-                propagate_store(store, backends=backends)
-            states[share] = rows(store, truth, args.bad_iou)
+        for seg in segmenters:  # several backends: their states are pooled (one record for all)
+            work = Path(tmp) / seg
+            work.mkdir()
+            if args.root is None and seg != segmenters[0]:
+                args.root = Path(tmp) / segmenters[0] / "synth"  # the same clips
+            one = argparse.Namespace(**{**vars(args), "segmenter": seg})
+            _, truth, settings, backends, start = make_start(work, one)
+            for share in shares:
+                d = work / f"state_{share:g}"
+                shutil.copytree(start, d)
+                store = MaskStore.open(d)
+                if share > 0:
+                    correct(store, truth, keyframe_picks(truth, share / 100))
+                    propagate_store(store, backends=backends)
+                states[(seg, share)] = rows(store, truth, args.bad_iou)
     videos = sorted(truth.union)
     fit_v = set(videos[0::2])
     pooled = [np.concatenate([s[j] for s in states.values()]) for j in range(4)]
     in_fit = np.array([v in fit_v for v in pooled[0]])
     half = fit_logistic(pooled[1][in_fit], pooled[3][in_fit])
-    print(f"synthetic set: {len(videos)} clips, {len(truth.frames())} frames; {settings.backend}; "
+    print(f"synthetic set: {len(videos)} clips, {len(truth.frames())} frames; "
+          f"{', '.join(f'{args.tracker}+{seg}' for seg in segmenters)}; "
           f"fit on {len(fit_v)} clips, measured on the other {len(videos) - len(fit_v)}")
-    print("state          frames  bad %   budget  reviewed  precision  recall  | old points: precision  recall")
+    print("state                    frames  bad %   budget  reviewed  precision  recall  | old points: precision  recall")
     report = {}
-    for share, (v, x, pts, bad) in states.items():
+    for (seg, share), (v, x, pts, bad) in states.items():
         held = np.array([vv not in fit_v for vv in v])
         new = precision_recall_at(half.predict(x[held]), bad[held], BUDGETS)
         old = precision_recall_at(pts[held], bad[held], BUDGETS)
-        name = "start" if share == 0 else f"{share:g}% keyframes"
+        name = ("start" if share == 0 else f"{share:g}% keyframes") + (f" {seg}" if len(segmenters) > 1 else "")
         report[name] = {"frames": int(held.sum()), "bad_share": round(float(bad[held].mean()), 4),
                         "at": {f"{b:g}%": {"precision": round(pn, 3), "recall": round(rn, 3),
                                            "old_precision": round(po, 3), "old_recall": round(ro, 3)}
                                for (b, _, pn, rn), (_, _, po, ro) in zip(new, old)}}
         for (b, k, pn, rn), (_, _, po, ro) in zip(new, old):
-            print(f"{name:13s}  {int(held.sum()):6d}  {100 * bad[held].mean():5.1f}  {b:5.0f}%  {k:8d}  "
+            print(f"{name:23s}  {int(held.sum()):6d}  {100 * bad[held].mean():5.1f}  {b:5.0f}%  {k:8d}  "
                   f"{pn:9.3f}  {rn:6.3f}  |            {po:9.3f}  {ro:6.3f}")
     model = fit_logistic(pooled[1], pooled[3])
     p_all = model.predict(pooled[1])
     # The default queue's cut: the probability above which half the frames the model calls bad are bad.
     model = type(model)(model.features, model.weights, model.mean, model.scale, model.bias, args.bad_iou,
                         0.5, {"data": f"hmtools synth, {len(videos)} clips, seed {args.seed}",
-                              "backend": settings.backend, "states": [f"{s:g}% keyframes" for s in shares],
+                              "backend": ", ".join(f"{args.tracker}+{seg}" for seg in segmenters),
+                              "states": [f"{s:g}% keyframes" for s in shares],
                               "rows": int(len(p_all)),
                               "held_out": report,
                               "command": "benchmarks/calibrate_queue.py " + " ".join(sys.argv[1:])})

@@ -43,12 +43,13 @@ def propagate(source, store_root, dataset, split, video_ids, frames_root, tracke
     """Re-propagate the pseudo masks of stored videos from their corrections.
 
     Corrected frames are anchors: from each one the tracker and segmenter run forward and backward
-    up to the next anchor, seeded by the corrected mask; only pseudo masks of frames without a
-    correction are rewritten. SOURCE (a video, a folder, a dataset with --dataset) says where the
+    up to the next anchor, seeded by the corrected mask, and each frame takes the median of the two
+    runs and its current mask (--segmenter seeded follows the corrected mask's colours); only
+    pseudo masks of frames without a correction are rewritten. SOURCE (a video, a folder, a dataset with --dataset) says where the
     frames are; without it, every stored video (or --video) is read from its recorded source.
     A video propagated before with the same anchors and settings is skipped.
 
-    Example: hmtools propagate --store store --tracker none --segmenter classical
+    Example: hmtools propagate --store store --tracker none --segmenter seeded
     """
     from hmtools.pseudo.inputs import jobs_from_path, parse_shard
     from hmtools.store import MaskStore

@@ -9,7 +9,7 @@ loaded once per run, trackers are made fresh for every video.
 Example:
     >>> from hmtools.pseudo.backends import SEGMENTERS, TRACKERS
     >>> list(TRACKERS), list(SEGMENTERS)
-    (['ostrack', 'sam2', 'opencv', 'none'], ['sam', 'classical'])
+    (['ostrack', 'sam2', 'opencv', 'none'], ['sam', 'classical', 'seeded'])
 """
 
 from __future__ import annotations
@@ -114,6 +114,12 @@ def _classical_segmenter(s: PseudoMaskSettings) -> Segmenter:
     return ClassicalSegmenter(s.classical)
 
 
+def _seeded_segmenter(s: PseudoMaskSettings) -> Segmenter:
+    from hmtools.pseudo.seeded import SeededSegmenter
+
+    return SeededSegmenter(s.seeded, s.classical)
+
+
 def _hog_detector(s: PseudoMaskSettings) -> Detector:
     from hmtools.pseudo.detector import HogDetector
 
@@ -132,6 +138,7 @@ TRACKERS: dict[str, TrackerEntry] = {
 SEGMENTERS: dict[str, SegmenterEntry] = {
     "sam": SegmenterEntry(_sam_segmenter, checkpoint="sam_checkpoint", params=("sam_model", "sam_multimask")),
     "classical": SegmenterEntry(_classical_segmenter, params=("classical",)),  # GrabCut
+    "seeded": SegmenterEntry(_seeded_segmenter, params=("seeded", "classical")),  # colours of a known mask
 }
 DETECTORS: dict[str, Callable[[PseudoMaskSettings], Detector]] = {
     "hog": _hog_detector,

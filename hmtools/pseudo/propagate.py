@@ -2,26 +2,33 @@
 
 For one athlete of one video, the frames holding a correction are its *anchors*. Between two
 consecutive anchors ``a < b`` the tracker and segmenter run forward from ``a`` and backward from
-``b``, each seeded by the corrected mask (the tracker starts from its box; the segmenter is given
-the mask itself through :meth:`~hmtools.pseudo.base.Segmenter.seed`), and every frame takes the
-mask of the nearer anchor (ties go to the earlier one). Before the first anchor the producer's start
-(the frame where the athlete's pseudo masks begin, a prompt box or a detection) counts as a weaker
-anchor: only the frames nearer the correction are rewritten. An ``empty`` correction (nobody there)
+``b`` over the whole gap, each seeded by the corrected mask (the tracker starts from its box; the
+segmenter is given the mask itself through :meth:`~hmtools.pseudo.base.Segmenter.seed`), and every
+frame takes the median of the two runs' masks and its current one (:func:`choose_mask`: the one
+that agrees best with the other two, so a run that drifted is outvoted). Before the first anchor
+the run goes back to the producer's start (the frame where the athlete's pseudo masks begin, a
+prompt box or a detection), which counts as a weaker anchor: a frame keeps the producer's mask
+where that one is more confident. An ``empty`` correction (nobody there)
 carries over as empty masks, unflagged, but only forward and only up to an anchor that is empty
 too: between an empty and a non-empty anchor the non-empty one's run covers the whole gap, and an
 empty first anchor says nothing about the frames before it (an athlete who entered the water stays
-gone; one not yet seen is not erased). Before the first anchor the run goes
-backward from it (half-way to the producer's start), after the last one forward from it, but there
-only frames that already held a pseudo mask of that athlete are rewritten (an athlete who had not appeared yet stays not
-annotated). A corrected frame is never rewritten: its pseudo mask stays what the correction was
-made against.
+gone; one not yet seen is not erased); such a gap is planned as before, half to each anchor, or
+all of it to the anchor with someone there (:func:`anchor_plan` with ``two_sided=False`` is that
+nearer-anchor plan for every gap; propagating from one anchor only, the editor's "propagate from
+here", uses it too). After the last anchor the run goes forward from it, but
+before the first and after the last only frames that already held a pseudo mask of that athlete
+are rewritten (an athlete who had not appeared yet stays not annotated). A corrected frame is
+never rewritten: its pseudo mask stays what the correction was made against.
 
 Each rewritten mask records the anchor it came from (:attr:`PseudoMask.anchor`, the frame name);
 the run's fingerprint (:func:`anchors_hash`) covers the anchors and the settings, so the workflow
 (:mod:`hmtools.workflows.propagate`) skips a video propagated before with the same ones.
 
-Frames: one decoding pass per athlete; only the frames of the gap being propagated are held
-(``(b - a + 1)`` frames), never the whole video.
+Frames: one decoding pass for all athletes; only the frames of the gaps being propagated are
+held (a backward run holds its gap, ``b - a + 1`` frames, never the whole video), and the chosen
+masks as RLE. Because the current masks vote, a propagation depends on the previous round's
+masks as well as the anchors (a forced rerun with the same anchors may differ a little); the
+skip record still covers anchors and settings.
 
 Example:
     >>> plan = anchor_plan(doc, obj_id=1)                    # doctest: +SKIP
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -65,12 +73,15 @@ def anchors_of(doc: VideoDoc, obj_id: int) -> list[int]:
     return [i for i in range(doc.n_frames) if doc.correction(i, obj_id) is not None]
 
 
-def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None) -> list[Run]:
+def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None, two_sided: bool = False) -> list[Run]:
     """The runs that re-propagate one athlete (see the module docstring).
 
     Args:
         only_from: restrict to the runs starting at this anchor (the editor's "propagate from this
             frame"): forward and backward up to the neighbouring anchors.
+        two_sided: between two anchors with someone there, both runs cover the whole gap, and the
+            run before the first anchor goes back to the producer's start (the caller chooses per
+            frame, :func:`choose_mask`); otherwise each frame is planned for its nearer anchor only.
 
     Example:
         With corrections on frames 2 and 6 of 9 frames that all hold pseudo masks:
@@ -90,9 +101,15 @@ def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None) -> lis
     first, last = anchors[0], anchors[-1]
     started = next((i for i in range(doc.n_frames) if had_pseudo(i)), first)
     if not empty(first):  # "nobody there" says nothing about the frames before it
-        # The producer's own start (a prompt box) is a weaker anchor: the first half stays its.
-        runs.append(Run(first, tuple(i for i in range(first - 1, (started + first) // 2, -1) if had_pseudo(i))))
+        # The producer's own start (a prompt box) is a weaker anchor: the first half stays its
+        # (two-sided: the frames whose stored mask scores better than the new one stay).
+        stop = started - 1 if two_sided else (started + first) // 2
+        runs.append(Run(first, tuple(i for i in range(first - 1, stop, -1) if had_pseudo(i))))
     for a, b in zip(anchors, anchors[1:]):
+        if two_sided and not empty(a) and not empty(b):
+            runs.append(Run(a, tuple(range(a + 1, b))))
+            runs.append(Run(b, tuple(range(b - 1, a, -1))))
+            continue
         mid = (a + b) // 2  # frames a+1..mid from a, mid+1..b-1 from b
         if empty(a) != empty(b):  # the athlete leaves (or comes): the anchor with someone goes all the way
             mid = b - 1 if empty(b) else a
@@ -132,29 +149,36 @@ class _FrameWindow:
             del self._held[k]
 
 
-def _run_one(run: Run, obj_id: int, anchor_mask: np.ndarray, window: _FrameWindow, backends,
-             tracker) -> dict[int, PseudoMask]:
-    """Track and segment ``run.targets`` from the anchor's mask; masks by frame index."""
+def _run_together(run: Run, anchor_masks: dict[int, np.ndarray], window: _FrameWindow, backends,
+                  tracker) -> dict[int, dict[int, PseudoMask]]:
+    """Track and segment ``run.targets`` from the anchor's masks of every athlete sharing the run
+    (synchronized pairs are corrected on the same frames): one tracker and one segmenter call per
+    frame for all of them, so they split the pixels they both claim. Masks by athlete, then frame."""
     settings = backends.settings
     seg = backends.segmenter
     img = window.get(run.anchor)
-    box = mask_box_xyxy(anchor_mask)
-    out: dict[int, PseudoMask] = {}
-    seg.forget(obj_id)
-    if box is None:  # "nobody there" carries over up to the midpoint to the next anchor
-        empty = mask_to_rle(anchor_mask)
-        q = Quality(iou_prev=1.0, area_jump=0.0, empty=True)
-        return {idx: PseudoMask(empty, q) for idx in run.targets}
-    tracker.start(img, obj_id, box)
-    tracker.correct(obj_id, box)  # as after a segmented start frame: the tracker pads the mask's box
-    seg.seed(obj_id, img, anchor_mask, run.anchor)
-    prev = anchor_mask
-    for idx in run.targets:
+    out: dict[int, dict[int, PseudoMask]] = {}
+    prev: dict[int, np.ndarray] = {}
+    for obj_id, mask in anchor_masks.items():
+        seg.forget(obj_id)
+        box = mask_box_xyxy(mask)
+        if box is None:  # "nobody there" carries over up to the midpoint to the next anchor
+            q = Quality(iou_prev=1.0, area_jump=0.0, empty=True)
+            out[obj_id] = {idx: PseudoMask(mask_to_rle(mask), q) for idx in run.targets}
+            continue
+        tracker.start(img, obj_id, box)
+        tracker.correct(obj_id, box)  # as after a segmented start frame: the tracker pads the mask's box
+        seg.seed(obj_id, img, mask, run.anchor)
+        prev[obj_id] = mask
+        out[obj_id] = {}
+    for idx in run.targets if prev else ():
         img = window.get(idx)
-        tb: TrackedBox = tracker.step(img)[obj_id]
-        res = seg.segment([img], [{obj_id: tb.box_xyxy}], [idx])[0][obj_id]
-        out[idx] = segmented_pseudo_mask(res, prev, tb, tracker, obj_id, settings.thresholds)
-        prev = res.mask
+        boxes: dict[int, TrackedBox] = tracker.step(img)
+        res = seg.segment([img], [{o: boxes[o].box_xyxy for o in prev}], [idx])[0]
+        for obj_id in prev:
+            out[obj_id][idx] = segmented_pseudo_mask(res[obj_id], prev[obj_id], boxes[obj_id], tracker, obj_id,
+                                                     settings.thresholds)
+            prev[obj_id] = res[obj_id].mask
     return out
 
 
@@ -168,7 +192,8 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
         backends: a :class:`~hmtools.pseudo.backends.Backends` (any tracker and segmenter of the
             registries).
         obj_ids: athletes to propagate (default: every athlete with a correction).
-        only_from: only the runs from this anchor (see :func:`anchor_plan`).
+        only_from: only the runs from this anchor, up to half-way to its neighbours (see
+            :func:`anchor_plan`; the plan is not two-sided).
 
     Returns:
         ``{(frame_idx, obj_id): PseudoMask}`` with ``anchor`` set to the anchor's frame name.
@@ -178,29 +203,80 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
     seg = backends.segmenter
     seg.reset()
     ids = list(obj_ids) if obj_ids is not None else doc.object_ids
-    plans = {o: anchor_plan(doc, o, only_from) for o in ids}
+    # From one anchor only (the editor), the neighbours' runs are not redone: each frame stays
+    # with its nearer anchor, and there is no second run to vote.
+    plans = {o: anchor_plan(doc, o, only_from, two_sided=only_from is None) for o in ids}
     plans = {o: p for o, p in plans.items() if p}
     out: dict[tuple[int, int], PseudoMask] = {}
     if not plans:
         return out
     if seg.wants_background:
         seg.prepare(f.image_rgb for f in source.frames())
-    # Every athlete's runs sorted by the first frame they need, so one forward decoding pass
-    # serves them all (a frame is released once no later run starts before it).
-    runs = sorted(((obj_id, run) for obj_id, obj_runs in plans.items() for run in obj_runs),
-                  key=lambda item: min(item[1].anchor, *item[1].targets))
+    # Athletes with the same run (the same anchor frame and targets) go together; the runs are
+    # sorted by the first frame they need, so one forward decoding pass serves them all (a frame
+    # is released once no later run starts before it).
+    together: dict[Run, list[int]] = {}
+    for obj_id, obj_runs in plans.items():
+        for run in obj_runs:
+            together.setdefault(run, []).append(obj_id)
     window = _FrameWindow(source.frames())
-    for obj_id, run in runs:
-        lo = min(run.anchor, *run.targets)
-        window.release_before(lo)
-        corr = doc.correction(run.anchor, obj_id)
+    cands: dict[tuple[int, int], list[tuple[int, PseudoMask]]] = {}
+    for run in sorted(together, key=lambda r: (min(r.anchor, *r.targets), r.anchor, r.targets)):
+        window.release_before(min(run.anchor, *run.targets))
+        anchor_masks = {o: rle_to_mask(doc.correction(run.anchor, o).rle).astype(bool) for o in together[run]}
         try:
-            masks = _run_one(run, obj_id, rle_to_mask(corr.rle).astype(bool), window, backends,
-                             backends.new_tracker())
+            masks = _run_together(run, anchor_masks, window, backends, backends.new_tracker())
         except StopIteration:
             raise VideoError(f"{doc.video_id}: the video has fewer frames than its document "
                              f"({doc.n_frames})") from None
         name = doc.frames[run.anchor]
-        for idx, pm in masks.items():
-            out[(idx, obj_id)] = PseudoMask(pm.rle, pm.quality, pm.flag, anchor=name)
+        for obj_id, by_frame in masks.items():
+            for idx, pm in by_frame.items():
+                cands.setdefault((idx, obj_id), []).append((abs(idx - run.anchor), PseudoMask(
+                    pm.rle, pm.quality, pm.flag, anchor=name)))
+    firsts = {o: min(r.anchor for r in p) for o, p in plans.items()}
+    for (idx, obj_id), found in cands.items():
+        best = choose_mask(found, doc.pseudo_mask(idx, obj_id), before_first=idx < firsts[obj_id])
+        if best is not None:
+            out[(idx, obj_id)] = best
     return out
+
+
+DISTANCE_PENALTY = 0.01  # score a candidate gives up per frame from its anchor (choose_mask)
+
+
+def _confidence(pm: PseudoMask, dist: int = 0) -> float:
+    return -math.inf if pm.quality.score is None else float(pm.quality.score) - DISTANCE_PENALTY * dist
+
+
+def choose_mask(candidates: Sequence[tuple[int, PseudoMask]], stored: PseudoMask | None = None, *,
+                before_first: bool = False) -> PseudoMask | None:
+    """One frame's mask from the runs that reached it: ``[(frames from the anchor, mask)]``;
+    ``None`` means keep ``stored`` (the frame's current pseudo mask).
+
+    * Two runs (a gap between two anchors) and a stored mask: the median of the three, the one
+      that agrees best (sum of IoUs) with the other two. A run that drifted off the athlete is
+      outvoted; keeping the stored mask is the vote of the previous round's anchors.
+    * Otherwise the confidence decides: the segmenter's score (the seeded and classical
+      segmenters' colour separation, SAM's predicted IoU) less ``DISTANCE_PENALTY`` per frame from
+      the anchor (a run drifts); ties go to the nearer anchor. Before the first anchor
+      (``before_first``) a stored mask from the producer's start (a weaker anchor) stays when it is
+      more confident than the run.
+
+    Example:
+        >>> a, b = PseudoMask(rle, Quality(score=0.9)), PseudoMask(rle, Quality(score=0.7))  # doctest: +SKIP
+        >>> choose_mask([(5, a), (1, b)]) is a                                                # doctest: +SKIP
+        True
+    """
+    from hmtools.rle import iou as rle_iou
+
+    if len(candidates) == 2 and stored is not None:
+        masks = [candidates[0][1], candidates[1][1], stored]
+        agree = [sum(rle_iou(m.rle, o.rle) for o in masks if o is not m) for m in masks]
+        dists = [candidates[0][0], candidates[1][0], math.inf]
+        k = max(range(3), key=lambda j: (agree[j], -dists[j]))  # ties: the nearer run, then stored
+        return None if k == 2 else masks[k]
+    dist, best = min(candidates, key=lambda c: (-_confidence(c[1], c[0]), c[0]))
+    if before_first and stored is not None and stored.anchor is None and _confidence(stored) > _confidence(best, dist):
+        return None
+    return best

@@ -16,6 +16,7 @@ from hmtools.pseudo.backends import DETECTORS, SEGMENTERS, TRACKERS
 from hmtools.pseudo.classical import ClassicalParams
 from hmtools.pseudo.prompts import Prompt
 from hmtools.pseudo.quality import QualityThresholds
+from hmtools.pseudo.seeded import SeededParams
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class PseudoMaskSettings:
         tracker: a key of ``TRACKERS``: ``ostrack``, ``sam2`` (SAM 2 video backend: tracks and
             segments, ``segmenter`` does not apply), ``opencv`` (cv2 MIL) or ``none`` (previous
             mask's box).
-        segmenter: a key of ``SEGMENTERS``: ``sam`` or ``classical`` (GrabCut).
+        segmenter: a key of ``SEGMENTERS``: ``sam``, ``classical`` (GrabCut) or ``seeded`` (the colours
+            of a known mask: a corrected frame, else GrabCut's first mask).
         ostrack_config / ostrack_checkpoint: ``vitb_256`` or ``vitb_384`` and its local file.
         sam_model / sam_checkpoint: ``vit_h`` / ``vit_l`` / ``vit_b`` and its local file.
         sam2_config / sam2_checkpoint: a key of ``hmtools.pseudo.sam2_video.SAM2_CONFIGS``
@@ -40,6 +42,7 @@ class PseudoMaskSettings:
         half: reduced precision on CUDA.
         allow_pickled_objects: let checkpoints that pickled training objects load (placeholders).
         prefetch_frames: frames decoded ahead in a background thread.
+        classical / seeded: parameters of those segmenters (``seeded`` uses both).
     """
 
     tracker: str = "opencv"
@@ -60,6 +63,7 @@ class PseudoMaskSettings:
     allow_pickled_objects: bool = False
     prefetch_frames: int = 8
     classical: ClassicalParams = ClassicalParams()
+    seeded: SeededParams = SeededParams()
     thresholds: QualityThresholds = QualityThresholds()
 
     def __post_init__(self):

@@ -357,7 +357,8 @@ def test_commands_export_edit_import_propagate(tmp_path):
     after = ious(doc)
     assert after[5] == 1.0 and max(before) < 0.05
     assert min(after[3:]) > 0.7 and min(after[4], after[6]) > 0.9, after
-    assert max(after[:3]) < 0.05  # frames 0-2 are nearer the producer's start: kept
+    # frames 0-2 are nearer the producer's start, but its masks there score lower than the run's
+    assert min(after[:3]) > 0.6, after
     assert doc.pseudo_mask(5, 1).anchor is None and doc.pseudo_mask(4, 1).anchor == names[5]
     assert not doc.is_stale(5, 1)
 

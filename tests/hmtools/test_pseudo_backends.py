@@ -19,7 +19,7 @@ COMMON = ["tracker", "segmenter", "detect", "detect_frames", "thresholds"]
 
 def test_registry_names():
     assert list(TRACKERS) == ["ostrack", "sam2", "opencv", "none"]
-    assert list(SEGMENTERS) == ["sam", "classical"]
+    assert list(SEGMENTERS) == ["sam", "classical", "seeded"]
     assert list(DETECTORS) == ["hog"]
 
 
@@ -58,7 +58,7 @@ def test_from_parts_wants_a_segmenter():
 
 @pytest.mark.parametrize("field, value, message", [
     ("tracker", "kcf", "tracker must be one of ('ostrack', 'sam2', 'opencv', 'none')"),
-    ("segmenter", "sam2", "segmenter must be one of ('sam', 'classical')"),
+    ("segmenter", "sam2", "segmenter must be one of ('sam', 'classical', 'seeded')"),
     ("detect", "yolo", "detect must be one of ('hog',) or None"),
 ])
 def test_settings_check_names_against_the_registries(field, value, message):

@@ -7,10 +7,10 @@ import pytest
 
 from hmtools.pseudo.backends import Backends
 from hmtools.pseudo.classical import ClassicalSegmenter
-from hmtools.pseudo.propagate import Run, anchor_plan
+from hmtools.pseudo.propagate import Run, anchor_plan, choose_mask
 from hmtools.pseudo.settings import PseudoMaskSettings
 from hmtools.rle import mask_to_rle, rle_to_mask
-from hmtools.store import MaskStore, PseudoMask, VideoDoc
+from hmtools.store import MaskStore, PseudoMask, Quality, VideoDoc
 from hmtools.workflows.propagate import propagate_store
 from helpers.pseudo_clips import square_clip
 
@@ -46,6 +46,51 @@ def test_anchor_plan(n, corrected, pseudo, only_from, empty, expected):
     assert anchor_plan(_doc_with(n, corrected, pseudo, empty), 1, only_from) == expected
 
 
+@pytest.mark.parametrize("n, corrected, pseudo, empty, expected", [
+    (9, [2, 6], None, (), [Run(2, (1, 0)), Run(2, (3, 4, 5)), Run(6, (5, 4, 3)), Run(6, (7, 8))]),
+    (9, [6], [2, 3, 4, 5, 6, 7, 8], (), [Run(6, (5, 4, 3, 2)), Run(6, (7, 8))]),   # back to the start
+    (9, [2, 6], None, (6,), [Run(2, (1, 0)), Run(2, (3, 4, 5)), Run(6, (7, 8))]),  # athlete left: as before
+])
+def test_two_sided_plan(n, corrected, pseudo, empty, expected):
+    assert anchor_plan(_doc_with(n, corrected, pseudo, empty), 1, two_sided=True) == expected
+
+
+def _pm(cells, score=None, anchor="a"):
+    m = np.zeros((4, 4), bool)
+    for r, c in cells:
+        m[r, c] = True
+    return PseudoMask(mask_to_rle(m), Quality(score=score), anchor=anchor)
+
+
+SHAPES = {"L": [(1, 0), (1, 1), (2, 0), (2, 1)], "R": [(1, 2), (1, 3), (2, 2), (2, 3)],
+          "M": [(1, 1), (1, 2), (2, 1), (2, 2)]}
+
+
+@pytest.mark.parametrize("cands, stored, before_first, expected", [
+    ([(5, "L"), (1, "R")], None, False, "R"),             # same score: the nearer anchor
+    ([(1, "L.9"), (2, "R.7")], None, False, "L.9"),
+    ([(9, "L.9"), (1, "R.85")], None, False, "R.85"),     # 0.9 - 8 * 0.01 < 0.85
+    ([(3, "L.9"), (3, "R.5")], "R", False, "R.5"),        # the median of three: R agrees with the stored R
+    ([(3, "L.9"), (3, "R.5")], "L", False, "L.9"),        # L run and stored L tie: the run (it is new)
+    ([(3, "L.9"), (3, "R.5")], "M", False, None),          # the runs disagree, the stored one sits between
+    ([(2, "L.5")], "R.9-producer", True, None),           # before the first anchor: the producer's start stays
+    ([(2, "L.5")], "R.9", True, "L.5"),                   # ... but not a mask of an earlier propagation
+    ([(2, "L.5")], "R.9-producer", False, "L.5"),
+])
+def test_choose_mask(cands, stored, before_first, expected):
+    def make(spec):  # "<shape>[.<score>][-producer]"
+        rest = spec[1:].split("-")[0]
+        return _pm(SHAPES[spec[0]], float(rest) if rest else None, None if spec.endswith("-producer") else "a")
+
+    found = [(d, make(spec)) for d, spec in cands]
+    got = choose_mask(found, make(stored) if stored else None, before_first=before_first)
+    if expected is None:
+        assert got is None
+    else:
+        want = found[[spec for _, spec in cands].index(expected)][1]
+        assert got is want
+
+
 def _square_store(tmp_path, n=12):
     folder = tmp_path / "frames" / "sq"
     truth = square_clip(folder, n=n)
@@ -72,13 +117,13 @@ def test_propagation_fixes_the_frames_between_anchors(tmp_path, tracker):
     assert [o.status for o in summary.outcomes] == ["done"]
     doc = store.read("sq")
     ious = [_iou(rle_to_mask(doc.pseudo_mask(i, 1).rle).astype(bool), truth[i]) for i in range(12)]
-    assert max(ious[:2]) < 0.05  # the producer's start (frame 0) keeps frames 0-1
-    assert min(ious[i] for i in range(2, 12) if i not in (3, 9)) > 0.6, ious
+    # the producer's masks carry no score here, so the run from 3 also takes frames 0-1
+    assert min(ious[i] for i in range(12) if i not in (3, 9)) > 0.6, ious
     # corrected frames keep their pseudo mask (and so their pseudo_hash); provenance names the anchor
     for i in (3, 9):
         assert doc.pseudo_mask(i, 1) == before.pseudo_mask(i, 1) and not doc.is_stale(i, 1)
     assert [doc.pseudo_mask(i, 1).anchor for i in (0, 2, 4, 6, 7, 11)] == \
-        [None, "00103.png", "00103.png", "00103.png", "00109.png", "00109.png"]
+        ["00103.png", "00103.png", "00103.png", "00103.png", "00109.png", "00109.png"]
     assert doc.producer.params["propagation"]["anchors"] == 2
     # a rerun with the same anchors and settings is skipped; another backend is not
     assert [o.status for o in propagate_store(store, settings).outcomes] == ["skipped"]
@@ -102,7 +147,7 @@ def test_any_segmenter_object_is_accepted(tmp_path):
     settings = PseudoMaskSettings(tracker="none", segmenter="classical")
     backends = Backends.from_parts(settings, ClassicalSegmenter(settings.classical))
     s = propagate_store(store, backends=backends)
-    assert s.outcomes[0].status == "done" and s.outcomes[0].masks == 8
+    assert s.outcomes[0].status == "done" and s.outcomes[0].masks == 10  # all but the 2 corrected
 
 
 def test_command(tmp_path):
