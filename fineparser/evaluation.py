@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hmtools.atomic import atomic_open, atomic_write_text
 from fineparser.metrics import Metrics, compute_metrics
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def write_predictions_csv(path: str | Path, table, result: EvalResult) -> Path:
     """One row per query: video, action type, difficulty, true and predicted score, exemplars."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["video_id", "action_type", "difficulty", "score", "prediction", "abs_error",
                     "n_exemplars", "exemplars"])
@@ -162,7 +163,7 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
                           f"{split} split, n={result.metrics.n}: rho {result.metrics.rho:.3f} "
                           f"(Delta = 0 vote: {baseline_rho:.3f})", baseline)
     json_path = out / f"eval_{split}.json"
-    json_path.write_text(json.dumps({"checkpoint": str(checkpoint), "epoch": run.epoch,
+    atomic_write_text(json_path, json.dumps({"checkpoint": str(checkpoint), "epoch": run.epoch,
                                      "split": split, "weights": run.weights,
                                      "num_exemplars": mcfg.num_exemplars,
                                      "exemplar_setting": mcfg.exemplar_setting,

@@ -42,25 +42,33 @@ class RunLog:
 
     def __init__(self, run_dir: Path, tensorboard: bool = True):
         self.run_dir = Path(run_dir)
+        self._tensorboard = tensorboard
         self._writer = None
-        if tensorboard:
+
+    def _tensorboard_writer(self):
+        """The event-file writer, made with the first epoch line: a run that fails before it
+        (a full disk, Ctrl-C, a bad dataset) leaves no event file behind."""
+        if self._writer is None and self._tensorboard:
+            self._tensorboard = False
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # the tensorboard package is an optional extra
                 log.debug("tensorboard is not installed: metrics.jsonl only")
             else:
                 self._writer = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR))
+        return self._writer
 
     def epoch(self, line: dict[str, Any]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / METRICS_FILE, "a") as f:
             f.write(json.dumps(line) + "\n")
         print(json.dumps(line), flush=True)
-        if self._writer is not None:
+        writer = self._tensorboard_writer()
+        if writer is not None:
             step = int(line["epoch"])
             for name, value in scalars({k: v for k, v in line.items() if k != "epoch"}).items():
-                self._writer.add_scalar(name, value, step)
-            self._writer.flush()
+                writer.add_scalar(name, value, step)
+            writer.flush()
 
     def skipped(self, record: dict[str, Any]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

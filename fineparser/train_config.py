@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from hmtools.atomic import atomic_write_text
 from hmtools.datasets import DATASET_KINDS
 from hmtools.errors import HMError
 
@@ -351,7 +352,7 @@ def save_train_config(cfg: TrainConfig, run_dir: str | Path) -> Path:
     """Write the resolved configuration to ``<run_dir>/config.json``; returns the path."""
     path = Path(run_dir) / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cfg.resolved_dict(), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(cfg.resolved_dict(), indent=2, sort_keys=True) + "\n")
     return path
 
 

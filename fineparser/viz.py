@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hmtools.atomic import atomic_savefig
+
 
 def _as_numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):
@@ -65,7 +67,7 @@ def attention_overlay_png(frames, attention, path: str | Path, alpha: float = 0.
         ax.set_title(f"frame {i}", fontsize=7, pad=2)
         ax.axis("off")
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    atomic_savefig(fig, path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -101,7 +103,7 @@ def temporal_attention_png(a1, a2, targets, path: str | Path) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.colorbar(im, ax=list(axes), fraction=0.03, label="attention")
     path = Path(path)
-    fig.savefig(path)
+    atomic_savefig(fig, path)
     plt.close(fig)
     return path
 
@@ -140,7 +142,7 @@ def training_curve_png(metrics: list[dict], path: str | Path) -> Path:
     right.axhline(0.0, color="grey", lw=0.5)
     right.grid(alpha=0.3)
     path = Path(path)
-    fig.savefig(path)
+    atomic_savefig(fig, path)
     plt.close(fig)
     return path
 
@@ -170,6 +172,6 @@ def predictions_png(true, pred, path: str | Path, title: str = "", baseline=None
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     path = Path(path)
-    fig.savefig(path)
+    atomic_savefig(fig, path)
     plt.close(fig)
     return path

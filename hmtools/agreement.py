@@ -37,6 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hmtools.atomic import atomic_savefig
 from hmtools.errors import StoreError
 from hmtools.rle import iou, rle_to_mask
 from hmtools.store import MaskStore, VideoDoc
@@ -264,7 +265,7 @@ def agreement_png(report: AgreementReport, out_png: str | Path) -> Path:
     ax2.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     fig.suptitle(f"Pseudo masks per action type: {pair}" if pair else "Pseudo masks vs corrections per action type")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    atomic_savefig(fig, out_png, dpi=100)
     plt.close(fig)
     return out_png
 

@@ -4,7 +4,9 @@ A temporary file in the destination's folder (``.<name>.<random>.tmp``) is writt
 fsynced, renamed over the destination with ``os.replace``, and the folder is fsynced so that the
 rename itself is durable. Readers see the old file or the new one, never a mix; on an error the
 temporary file is removed and the destination is untouched. Used by the mask store, its index,
-CVAT exports and training checkpoints.
+CVAT exports, training checkpoints, and every report, table and figure a command writes
+(:func:`atomic_open`, :func:`atomic_savefig`); writers of many files remove theirs when they fail
+(:func:`removed_on_error`).
 
 Example:
     >>> atomic_write_text("store/videos/clip.json", text)          # doctest: +SKIP
@@ -23,11 +25,30 @@ from pathlib import Path
 TMP_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# The mode of a file that ``open(path, "w")`` would create: mkstemp's own 0o600 would make every
+# report, figure and export private to its writer.
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def temporary_name(path: Path) -> Path:
     """A fresh, unused temporary path beside ``path`` (``.<name>.<random>.tmp``; the file is
-    created empty so that no other writer can take the name)."""
+    created empty so that no other writer can take the name), with the mode ``path`` has (or a
+    new file would get)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
+    try:
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = _NEW_FILE_MODE
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
     return Path(tmp)
 
 
@@ -73,3 +94,35 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Replace ``path`` by ``text`` (UTF-8) atomically and durably (module docstring)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator:
+    """``open(path, mode)`` for a writer that streams (a CSV writer): the content lands in a
+    temporary file that replaces ``path`` only when the block ends without an error."""
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+
+
+def atomic_savefig(fig, path: str | Path, **kwargs) -> Path:
+    """``fig.savefig(path)`` of a matplotlib figure, atomically (the format from ``path``'s suffix)."""
+    path = Path(path)
+    kwargs.setdefault("format", path.suffix.lstrip(".").lower() or "png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return path
+
+
+@contextlib.contextmanager
+def removed_on_error() -> Iterator[list[Path]]:
+    """For a writer of many files (a dataset, an export folder): yields a list to append each
+    file to as it is created; when the block raises (a full disk, Ctrl-C) they are removed, so a
+    failed run leaves none of its files behind."""
+    created: list[Path] = []
+    try:
+        yield created
+    except BaseException:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise

@@ -8,6 +8,7 @@ prints that line without a traceback and exits non-zero; programming errors keep
 from __future__ import annotations
 
 import errno
+import os
 import re
 
 # OSErrors that the user's machine or input cause (a full disk, a read-only or unwritable store, a
@@ -15,6 +16,26 @@ import re
 USER_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
                          errno.EISDIR, errno.ENOTDIR, errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY))
 _WRAPPED = re.compile(r"^(?:[\w.]+\.)?\w+(?:Error|Exception): (.*)$")
+
+
+# Of those, the ones that stop a batch of videos: every later video would fail the same way.
+_DISK_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS))
+_PERMISSION_ERRNOS = frozenset((errno.EACCES, errno.EPERM))
+
+
+def stops_the_batch(err: BaseException, store_root: str | os.PathLike) -> bool:
+    """Whether an error in one video of a batch must stop the batch instead of being reported
+    for that video: a full disk or a read-only file system, or a permission denied inside the
+    store (an unreadable input video stays that video's problem)."""
+    if not isinstance(err, OSError):
+        return False
+    if err.errno in _DISK_ERRNOS:
+        return True
+    if err.errno in _PERMISSION_ERRNOS:
+        root = os.path.abspath(store_root)
+        names = [n for n in (err.filename, getattr(err, "filename2", None)) if isinstance(n, (str, os.PathLike))]
+        return not names or any(os.path.abspath(os.fspath(n)).startswith(root + os.sep) for n in names)
+    return False
 
 
 def user_message(err: BaseException) -> str | None:

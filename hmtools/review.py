@@ -44,6 +44,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from hmtools.atomic import atomic_open, atomic_savefig
 from hmtools.review_model import QueueModel, frame_features, load_model
 from hmtools.store import MaskStore, PseudoMask, VideoDoc
 
@@ -274,7 +275,7 @@ def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
     """Write dict rows (same keys) as CSV; an empty list writes an empty file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         if rows:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
@@ -350,7 +351,7 @@ def contact_sheet(store: MaskStore, items: Sequence[ReviewItem], out_png: str | 
                      f"{_cut(it.reasons_text, 48)}", fontsize=7)
     reader.close()
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    atomic_savefig(fig, out_png, dpi=100)
     plt.close(fig)
     return out_png
 

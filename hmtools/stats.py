@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from hmtools.atomic import atomic_savefig
+
 if TYPE_CHECKING:  # pragma: no cover
     from hmtools.store.store import MaskStore
 
@@ -280,6 +282,6 @@ def stats_to_png(stats: Stats, path: str | Path, grouping: str | None = None, *,
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    atomic_savefig(fig, path)
     plt.close(fig)
     return path

@@ -17,11 +17,11 @@ def export_ytvis(store_dir: str, out: str, layer: str, videos: tuple[str, ...]) 
     Example: hmtools export-ytvis --store data/store --out masks_ytvis.json
     """
     import json
-    from pathlib import Path
 
+    from hmtools.atomic import atomic_write_text
     from hmtools.formats.ytvis import store_to_ytvis
     from hmtools.store import MaskStore
 
     data = store_to_ytvis(MaskStore.open(store_dir), layer=layer, video_ids=list(videos) or None, progress=True)
-    Path(out).write_text(json.dumps(data, separators=(",", ":")))
+    atomic_write_text(out, json.dumps(data, separators=(",", ":")))
     click.echo(f"wrote {out}: {len(data['videos'])} videos, {len(data['annotations'])} tracks")

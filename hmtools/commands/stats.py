@@ -27,8 +27,8 @@ def stats(store_dir, by, layer, flagged_only, fmt, output, png, png_by, no_refre
 
     Example: hmtools stats --store data/store --by action_type --by synchronized --png fig4.png
     """
-    from pathlib import Path
 
+    from hmtools.atomic import atomic_write_text
     from hmtools.stats import RENDERERS, compute_stats, stats_to_png
     from hmtools.store import MaskStore
 
@@ -39,7 +39,7 @@ def stats(store_dir, by, layer, flagged_only, fmt, output, png, png_by, no_refre
                            refresh=not no_refresh)
     text = RENDERERS[fmt](result)
     if output:
-        Path(output).write_text(text + "\n")
+        atomic_write_text(output, text + "\n")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)

@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from hmtools.errors import HMError, StoreError
+from hmtools.errors import HMError, StoreError, stops_the_batch
 from hmtools.pseudo.backends import DETECTORS, SEGMENTERS, TRACKERS, Backends
 from hmtools.pseudo.inputs import (VideoJob, jobs_from_path, parse_shard, resolve_device, resolve_shard,
                                    safe_video_id, shard_jobs)
@@ -158,6 +158,8 @@ def generate_pseudo_masks(jobs: Iterable[VideoJob], store: MaskStore,
         except KeyboardInterrupt:
             raise
         except Exception as err:  # one bad video must not stop thousands of others
+            if stops_the_batch(err, store.root):
+                raise
             outcomes.append(VideoOutcome(job.video_id, "failed", error=one_line_error(err)))
     return RunSummary(outcomes, shard)
 

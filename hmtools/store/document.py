@@ -260,14 +260,19 @@ class VideoDoc:
         ids = self.object_ids
         if len(set(ids)) != len(ids) or any(not isinstance(i, int) or i < 1 for i in ids):
             raise StoreError(f"{where}: object ids must be distinct positive integers, got {ids}")
+        known, size_hw = set(ids), (h, w)
         for name in LAYERS:
             frames = self.layer(name)
             if len(frames) != self.n_frames:
                 raise StoreError(f"{where}: layer {name} has {len(frames)} frames, expected {self.n_frames}")
-            for i, obj_id, m in frames.items():
-                if obj_id not in ids:
-                    raise StoreError(f"{where}: layer {name}, frame {self.frames[i]}: unknown object {obj_id}")
-                if tuple(m.rle.size_hw) != (h, w):
-                    raise StoreError(f"{where}: layer {name}, frame {self.frames[i]}: mask size "
-                                     f"{m.rle.size_hw} differs from the video's {(h, w)}")
+            for i, entry in enumerate(frames):  # every mask of a read document: kept lean
+                if entry is None:
+                    continue
+                for obj_id, m in entry.items():
+                    if obj_id not in known:
+                        raise StoreError(f"{where}: layer {name}, frame {self.frames[i]}: unknown object {obj_id}")
+                    mask_hw = m.rle.size_hw
+                    if mask_hw is not self.size_hw and tuple(mask_hw) != size_hw:
+                        raise StoreError(f"{where}: layer {name}, frame {self.frames[i]}: mask size "
+                                         f"{mask_hw} differs from the video's {size_hw}")
 

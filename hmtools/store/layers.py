@@ -39,8 +39,31 @@ class FrameEntry(Mapping, Generic[M]):
     def __len__(self) -> int:
         return len(self._masks)
 
+    # The dict's own views and lookups: Mapping's generic ones go through __getitem__ in Python.
+    def __contains__(self, obj_id) -> bool:
+        return obj_id in self._masks
+
+    def get(self, obj_id, default=None):
+        return self._masks.get(obj_id, default)
+
+    def keys(self):
+        return self._masks.keys()
+
+    def values(self):
+        return self._masks.values()
+
+    def items(self):
+        return self._masks.items()
+
     def __repr__(self) -> str:
         return f"FrameEntry({self._masks!r})"
+
+    @classmethod
+    def _adopt(cls, masks: dict) -> "FrameEntry":
+        """An entry that takes ``masks`` over without a copy (the caller drops its reference)."""
+        entry = object.__new__(cls)
+        entry._masks = masks
+        return entry
 
 
 _NO_MASKS: FrameEntry = FrameEntry()
@@ -58,6 +81,14 @@ class Layer(Sequence, Generic[M]):
     def __init__(self, frames: int | Iterable[Mapping[int, M] | None] = 0):
         entries = [None] * frames if isinstance(frames, int) else frames
         self._frames: list[FrameEntry[M] | None] = [None if e is None else _entry(e) for e in entries]
+
+    @classmethod
+    def _adopt(cls, entries: list) -> "Layer":
+        """A layer that takes ``entries`` over without copies: per frame ``None`` or a non-empty
+        dict ``object id -> mask`` that nobody else holds (a document being read)."""
+        layer = object.__new__(cls)
+        layer._frames = [None if e is None else FrameEntry._adopt(e) for e in entries]
+        return layer
 
     # -- the sequence -----------------------------------------------------------------------
     def __len__(self) -> int:

@@ -34,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hmtools.atomic import removed_on_error
 from hmtools.datasets.finediving import (ANNOTATIONS_DIR, FRAMES_DIR, ClipAnnotation,
                                          annotations_to_pickles)
 from hmtools.errors import DatasetError
@@ -249,41 +250,46 @@ def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
     truth, preview_samples = [], []
     preview_ids = {p.video_id for p in plans[:3]} | {
         next((p.video_id for p in plans if p.synchronized), plans[0].video_id)}
-    encode_png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-    for i, plan in enumerate(tqdm(plans, desc="synth", unit="clip", disable=not progress)):
-        rel = Path(plan.competition) / str(plan.idx)
-        folders = [out / FRAMES_DIR / rel, out / MASKS_DIR / rel, out / INSTANCES_DIR / rel]
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
-        boxes, kept = [], []
-        for name, frame in zip(plan.frame_names(), render_clip(
-                plan, size_hw, clip_seed(bg_base, "background", i))):
-            stem = name[:-4]
-            jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
-            (folders[0] / name).write_bytes(jpg.tobytes())
-            mask = ((frame.instances > 0) * 255).astype(np.uint8)
-            (folders[1] / f"{stem}.png").write_bytes(cv2.imencode(".png", mask, encode_png)[1])
-            (folders[2] / f"{stem}.png").write_bytes(
-                cv2.imencode(".png", frame.instances, encode_png)[1])
-            boxes.append(_boxes(frame.instances, len(plan.athletes)))
-            if plan.video_id in preview_ids:
-                kept.append(frame)
-        if kept:
-            preview_samples.append((plan, kept))
-        truth.append(_truth_entry(plan, boxes))
+    with removed_on_error() as created:  # a failed run (a full disk, Ctrl-C) leaves none of its files
 
-    paths = [out / FRAMES_DIR, out / MASKS_DIR, out / INSTANCES_DIR]
-    (out / ANNOTATIONS_DIR).mkdir(exist_ok=True)
-    for name, data in _annotations(plans).items():
-        (out / ANNOTATIONS_DIR / name).write_bytes(pickle.dumps(data, protocol=4))
-        paths.append(out / ANNOTATIONS_DIR / name)
-    document = {"generator": "hmtools synth", "version": 1, "seed": seed,
-                "background_seed": bg_base, "size_hw": [H, W], "clips": truth}
-    (out / TRUTH_JSON).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    paths.append(out / TRUTH_JSON)
-    if preview:
-        (out / PREVIEW_PNG).write_bytes(cv2.imencode(".png", _preview(preview_samples))[1])
-        paths.append(out / PREVIEW_PNG)
+        def put(path: Path, data) -> None:
+            created.append(path)
+            path.write_bytes(data)
+
+        encode_png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+        for i, plan in enumerate(tqdm(plans, desc="synth", unit="clip", disable=not progress)):
+            rel = Path(plan.competition) / str(plan.idx)
+            folders = [out / FRAMES_DIR / rel, out / MASKS_DIR / rel, out / INSTANCES_DIR / rel]
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            boxes, kept = [], []
+            for name, frame in zip(plan.frame_names(), render_clip(
+                    plan, size_hw, clip_seed(bg_base, "background", i))):
+                stem = name[:-4]
+                jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+                put(folders[0] / name, jpg.tobytes())
+                mask = ((frame.instances > 0) * 255).astype(np.uint8)
+                put(folders[1] / f"{stem}.png", cv2.imencode(".png", mask, encode_png)[1])
+                put(folders[2] / f"{stem}.png", cv2.imencode(".png", frame.instances, encode_png)[1])
+                boxes.append(_boxes(frame.instances, len(plan.athletes)))
+                if plan.video_id in preview_ids:
+                    kept.append(frame)
+            if kept:
+                preview_samples.append((plan, kept))
+            truth.append(_truth_entry(plan, boxes))
+
+        paths = [out / FRAMES_DIR, out / MASKS_DIR, out / INSTANCES_DIR]
+        (out / ANNOTATIONS_DIR).mkdir(exist_ok=True)
+        for name, data in _annotations(plans).items():
+            put(out / ANNOTATIONS_DIR / name, pickle.dumps(data, protocol=4))
+            paths.append(out / ANNOTATIONS_DIR / name)
+        document = {"generator": "hmtools synth", "version": 1, "seed": seed,
+                    "background_seed": bg_base, "size_hw": [H, W], "clips": truth}
+        put(out / TRUTH_JSON, (json.dumps(document, indent=1, sort_keys=True) + "\n").encode())
+        paths.append(out / TRUTH_JSON)
+        if preview:
+            put(out / PREVIEW_PNG, cv2.imencode(".png", _preview(preview_samples))[1])
+            paths.append(out / PREVIEW_PNG)
     return SynthSummary(out=out, clips=len(plans), train=sum(p.split == "train" for p in plans),
                         test=sum(p.split == "test" for p in plans),
                         synchronized=sum(p.synchronized for p in plans),

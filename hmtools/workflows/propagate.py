@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from hmtools.errors import HMError, VideoError
+from hmtools.errors import HMError, VideoError, stops_the_batch
 from hmtools.pseudo.propagate import anchors_hash, propagate_video
 from hmtools.pseudo.report import VideoOutcome, one_line_error
 from hmtools.store import MaskStore, Producer, VideoDoc, utc_now
@@ -163,6 +163,8 @@ def propagate_store(store: MaskStore, settings=None, *, video_ids: Sequence[str]
         except KeyboardInterrupt:
             raise
         except Exception as err:  # one bad video must not stop the others
+            if stops_the_batch(err, store.root):
+                raise
             summary.outcomes.append(VideoOutcome(vid, "failed", error=one_line_error(err)))
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -34,3 +34,41 @@ def test_writers_may_create_the_temporary_themselves(tmp_path):
         tmp.unlink()
         tmp.hardlink_to(src)
     assert dst.read_bytes() == b"payload" and _leftovers(tmp_path) == []
+
+
+def test_a_new_file_gets_the_usual_mode_and_a_replaced_one_keeps_its_own(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    fresh = atomic_write_text(tmp_path / "report.csv", "a,b\n")
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0o600
+    fresh.chmod(0o640)
+    atomic_write_text(fresh, "c,d\n")
+    assert fresh.stat().st_mode & 0o777 == 0o640
+
+
+def test_streamed_files_figures_and_file_sets_are_all_or_nothing(tmp_path):
+    from hmtools.atomic import atomic_open, atomic_savefig, removed_on_error
+
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_open(tmp_path / "queue.csv", "w") as fh:
+            fh.write("half")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+    class Figure:  # what atomic_savefig needs of a matplotlib figure
+        def savefig(self, path, format):
+            assert format == "png"
+            open(path, "wb").write(b"\x89PNG")
+
+    assert atomic_savefig(Figure(), tmp_path / "fig.png").read_bytes() == b"\x89PNG"
+    (tmp_path / "fig.png").unlink()
+
+    with pytest.raises(OSError):
+        with removed_on_error() as created:
+            for name in ("a.png", "b.png"):
+                created.append(tmp_path / name)
+                (tmp_path / name).write_bytes(b"x")
+            raise OSError(28, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
