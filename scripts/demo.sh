@@ -8,13 +8,15 @@
 #                      SAP attention IoU, predicted-vs-true PNG)
 #
 # Usage: scripts/demo.sh [OUT]   (default demo_out; everything is written under OUT)
-# Environment: DEMO_VIDEOS (clips, default 400: 100 test clips), DEMO_EPOCHS (override the config's epochs),
-#              DEMO_PM_SPLIT (split given pseudo masks, default test; "all" for every clip).
+# Environment: DEMO_VIDEOS (clips, default 800: 480 train, 120 validation, 200 test), DEMO_EPOCHS (override the config's epochs),
+#              DEMO_PM_SPLIT (split given pseudo masks, default test; "all" for every clip),
+#              DEMO_PM_SHARD (K/N: pseudo masks for every N-th clip of that split, default 0/2, to save time).
 set -euo pipefail
 OUT=${1:-demo_out}
-VIDEOS=${DEMO_VIDEOS:-400}
+VIDEOS=${DEMO_VIDEOS:-800}
 CONFIG=${DEMO_CONFIG:-configs/demo.json}
 PM_SPLIT=${DEMO_PM_SPLIT:-test}
+PM_SHARD=${DEMO_PM_SHARD:-0/2}
 step() { printf '\n== %s (%ds)\n' "$*" "$SECONDS"; }
 
 step "1/7 synthetic dataset ($VIDEOS clips) -> $OUT/data"
@@ -26,11 +28,11 @@ hmtools init "$OUT/store"
 hmtools import-hm --store "$OUT/store" --masks "$OUT/data/FineDiving_HM" \
   --dataset synthetic --data-root "$OUT/data" --layer corrected
 
-step "3/7 pseudo masks from the offline backends (classical segmenter, mask propagation; split: $PM_SPLIT)"
+step "3/7 pseudo masks from the offline backends (classical segmenter, mask propagation; split: $PM_SPLIT, shard $PM_SHARD)"
 split=()
 [ "$PM_SPLIT" != all ] && split=(--split "$PM_SPLIT")
 hmtools pseudo-mask "$OUT/data" --dataset synthetic --store "$OUT/store" --truth-prompts \
-  --tracker none --segmenter classical --no-progress "${split[@]}"
+  --tracker none --segmenter classical --no-progress --shard "$PM_SHARD" "${split[@]}"
 
 step "4/7 pseudo vs corrected agreement"
 hmtools agreement --store "$OUT/store" --png "$OUT/agreement.png" --csv "$OUT/agreement.csv" | tail -n 12
