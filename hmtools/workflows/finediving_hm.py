@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hmtools.atomic import removed_on_error
+from hmtools.atomic import atomic_write_bytes, removed_on_error
 from hmtools.errors import HMError, StoreError
 from hmtools.formats.finediving_hm import EXPORT_FORMATS, hm_folder, hm_folder_to_rles, mask_to_hm_image, short_list
 from hmtools.rle import RLE, empty_rle, rle_to_mask
@@ -371,8 +371,11 @@ def export_hm(store: MaskStore, out: str | Path, *, layer: str = "effective", fm
                         continue
                     rle = empty_rle(doc.size_hw)
                 target = folder / f"{Path(name).stem}.{fmt}"
-                if not target.exists():
+                data = mask_to_hm_image(rle_to_mask(rle), fmt)
+                if target.exists():  # an earlier export's file: replaced whole or kept, never truncated
+                    atomic_write_bytes(target, data)
+                else:
                     created.append(target)
-                target.write_bytes(mask_to_hm_image(rle_to_mask(rle), fmt))
+                    target.write_bytes(data)
                 report.files += 1
     return report

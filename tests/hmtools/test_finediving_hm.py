@@ -238,6 +238,29 @@ def test_export_then_import_round_trip(store, tmp_path, fmt):
     assert got.corrected[2][1].status == "empty"
 
 
+def test_a_failed_export_over_an_earlier_one_leaves_its_files_whole(store, tmp_path, monkeypatch):
+    import errno
+
+    import hmtools.atomic
+
+    doc = VideoDoc.new(VID, (H, W), FRAMES, objects=1)
+    for i in range(3):
+        doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(frame_mask(i))))
+    store.write(doc)
+    export_hm(store, tmp_path / "out", fmt="png", progress=False)
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.png")}
+    doc.set_pseudo(0, 1, PseudoMask(mask_to_rle(np.eye(H, W, dtype=bool))))  # the next export differs
+    store.write(doc)
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hmtools.atomic.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_hm(store, tmp_path / "out", fmt="png", progress=False)
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+
+
 def test_export_refuses_to_write_into_the_store(store):
     with pytest.raises(StoreError, match="refusing to export into the mask store"):
         export_hm(store, store.root / "hm", progress=False)
