@@ -175,7 +175,9 @@ def load_state_file(path: Path, allow_placeholders: bool = False,
             hint = f"; if you trust the file's origin, retry with {retry_flag}" if retry_flag else ""
             raise CheckpointError(f"{path}: holds pickled objects, not only weights "
                                   f"({reason}){hint}") from None
-    except (RuntimeError, OSError, EOFError, ValueError, KeyError) as err:  # KeyError: a text file's bytes
+    except KeyError:  # the legacy loader reading a text file's bytes as a pickle protocol
+        raise CheckpointError(f"{path}: cannot read checkpoint (not a torch file)") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
         raise CheckpointError(f"{path}: cannot read checkpoint ({torch_load_reason(err)})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False,

@@ -103,6 +103,9 @@ SAM2_CONFIGS: dict[str, Sam2Config] = {
 }
 
 
+PUBLIC_CONFIGS = tuple(k for k in SAM2_CONFIGS if SAM2_CONFIGS[k].checkpoint)  # tiny_test is for tests
+
+
 def _sam2():
     """The ``sam2`` package, or a one-line error saying what to install."""
     try:
@@ -154,12 +157,14 @@ def load_sam2(config: str | None, checkpoint: str | Path | None, allow_pickled_o
     """
     _sam2()  # the missing package first: it is what the user must fix before anything else
     config = config or config_for_checkpoint(checkpoint)
+    variant = SAM2_CONFIGS.get(config) if config else None
+    published = SAM2_URL + variant.checkpoint if variant and variant.checkpoint else SAM2_URL
+    # a missing file before a file name we cannot read the model from: the file is what to fix first
+    what = f"SAM 2 {config}" if config else "SAM 2.1"
+    path = require_checkpoint(checkpoint, f"{what} (--sam2-checkpoint)", published)
     if config is None:
         raise CheckpointError(f"{checkpoint}: not an official SAM 2.1 file name; say which model it is "
-                              f"with --sam2-config ({', '.join(SAM2_CONFIGS)})")
-    variant = SAM2_CONFIGS.get(config)
-    published = SAM2_URL + variant.checkpoint if variant and variant.checkpoint else SAM2_URL
-    path = require_checkpoint(checkpoint, f"SAM 2 {config}", published)
+                              f"with --sam2-config ({', '.join(PUBLIC_CONFIGS)})")
     model = build_sam2(config)
     state = load_state_file(path, allow_placeholders=allow_pickled_objects)
     if not (isinstance(state, dict) and isinstance(state.get("model"), dict)):

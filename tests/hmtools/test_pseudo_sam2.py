@@ -91,7 +91,9 @@ def test_loads_the_official_layout_strictly(checkpoint, tiny):
     ("text", "cannot read checkpoint"),
     ("bare", "not a SAM 2 checkpoint (expected {'model': state_dict}"),
     ("other model", "does not match SAM 2 config tiny_test (missing: "),
-    ("no config", "not an official SAM 2.1 file name; say which model it is with --sam2-config"),
+    ("no config", "not an official SAM 2.1 file name; say which model it is with --sam2-config (sam2.1_hiera_t, "),
+    ("missing, no config", "mine.pt: SAM 2.1 (--sam2-checkpoint) checkpoint not found"),
+    ("none given", "SAM 2.1 (--sam2-checkpoint): no checkpoint given"),
 ])
 def test_a_wrong_file_or_config_is_one_line(tmp_path, tiny, case, expected):
     path = tmp_path / "sam2.1_hiera_tiny.pt"
@@ -106,6 +108,11 @@ def test_a_wrong_file_or_config_is_one_line(tmp_path, tiny, case, expected):
         torch.save({"model": state}, path)
     elif case == "no config":
         path, config = tmp_path / "mine.pt", None
+        path.write_bytes(b"weights")
+    elif case == "missing, no config":
+        path, config = tmp_path / "mine.pt", None
+    elif case == "none given":
+        path, config = None, None
     with pytest.raises(HMError) as err:
         load_sam2(config, path)
     assert expected in str(err.value) and "\n" not in str(err.value)
