@@ -92,6 +92,15 @@ ENTRY = {"counts": box(1, 3, 1, 3).counts, "area": 4, "bbox": [1, 1, 2, 2]}
     (("layers", "pseudo", "frames", 0, "7"), ENTRY, "unknown object"),
     (("layers", "pseudo", "frames", 0, "\u00b2"), ENTRY, "not a positive integer"),
     (("layers", "pseudo", "frames", 0, "1", "quality"), {"score": "high"}, "quality"),
+    (("layers", "pseudo", "frames", 0, "1", "quality"), {"score": True}, r"quality\.score must be a number"),
+    (("layers", "pseudo", "frames", 0, "1", "quality"), {"empty": 1}, r"quality\.empty must be true/false"),
+    (("layers", "pseudo", "frames", 0, "1", "quality"), {"sharpness": 1.0}, "keys from"),
+    (("layers", "pseudo", "frames", 0, "1", "quality"), [0.9], "keys from"),
+    (("layers", "pseudo", "frames", 0, "1", "bbox"), [1, 1, 2.5, 2], "bbox"),
+    (("layers", "pseudo", "frames", 0, "1", "bbox"), "1,1,2,2", "bbox"),
+    (("layers", "pseudo", "frames", 0, "1", "anchor"), 5, "anchor must be a frame name"),
+    (("layers", "pseudo", "frames", 0, "1"), "1", "expected an object with a 'counts' string"),
+    (("layers", "pseudo", "frames", 0, "1", "counts"), 3, "expected an object with a 'counts' string"),
     (("layers", "corrected", "frames", 1), {"1": {**ENTRY, "status": "maybe"}}, "status"),
     (("video_id",), "../evil", "invalid video id"),
     (("layers", "corrected"), KeyError, "missing"),
@@ -103,6 +112,19 @@ def test_doc_from_json_rejects_with_one_line_naming_the_file(path, value, messag
         doc_from_json(data, "videos/01__10.json")
     assert str(info.value).startswith("videos/01__10.json")
     assert "\n" not in str(info.value)
+
+
+def test_doc_from_json_takes_subclasses_of_the_json_types():
+    # Fields are checked by their types over all masks at once; a subclass (a NumPy float, an
+    # OrderedDict) goes the per-mask way and is accepted as before.
+    from collections import OrderedDict
+
+    data = doc_to_json(make_doc())
+    entry = data["layers"]["pseudo"]["frames"][0]
+    entry["1"] = OrderedDict(entry["1"], quality={"score": np.float64(0.5), "empty": False})
+    back = doc_from_json(data, "x.json")
+    assert back.pseudo[0][1].quality == Quality(score=0.5, empty=False)
+    assert back == doc_from_json(json.loads(json.dumps(data)), "x.json")
 
 
 # -- store ------------------------------------------------------------------------------------------
