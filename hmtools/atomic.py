@@ -6,7 +6,7 @@ rename itself is durable. Readers see the old file or the new one, never a mix; 
 temporary file is removed and the destination is untouched. Used by the mask store, its index,
 CVAT exports, training checkpoints, and every report, table and figure a command writes
 (:func:`atomic_open`, :func:`atomic_savefig`); writers of many files remove theirs when they fail
-(:func:`removed_on_error`).
+(:func:`removed_on_error`, :func:`make_dirs`, :func:`new_folder_removed_on_error`).
 
 Example:
     >>> atomic_write_text("store/videos/clip.json", text)          # doctest: +SKIP
@@ -116,13 +116,52 @@ def atomic_savefig(fig, path: str | Path, **kwargs) -> Path:
 @contextlib.contextmanager
 def removed_on_error() -> Iterator[list[Path]]:
     """For a writer of many files (a dataset, an export folder): yields a list to append each
-    file to as it is created; when the block raises (a full disk, Ctrl-C) they are removed, so a
-    failed run leaves none of its files behind."""
+    file to as it is created, and each folder through :func:`make_dirs`; when the block raises (a
+    full disk, Ctrl-C) they are removed, files first, so a failed run leaves none of its files and
+    no folder it made behind. A folder is removed only when empty: never what others put there."""
     created: list[Path] = []
     try:
         yield created
     except BaseException:
         for path in reversed(created):
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)
+        raise
+
+
+def make_dirs(path: str | Path, created: list[Path]) -> Path:
+    """``path.mkdir(parents=True, exist_ok=True)`` that appends the folders it makes (``path`` and
+    its missing parents, outermost first) to ``created``, a :func:`removed_on_error` list."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not os.path.lexists(p) and p.parent != p:
+        missing.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    created.extend(reversed(missing))
+    return path
+
+
+@contextlib.contextmanager
+def new_folder_removed_on_error(path: str | Path, *, keep=lambda: False) -> Iterator[None]:
+    """For a command that creates the folder ``path`` (a mask store) and fills it: when the block
+    raises, and ``path`` did not exist before it, the folders it made (``path`` and its missing
+    parents) are removed with everything in them, unless ``keep()`` says the content is worth
+    keeping (finished documents a rerun would skip). A folder that existed before is never touched."""
+    path = Path(path)
+    outermost = None
+    p = path
+    while not os.path.lexists(p) and p.parent != p:
+        outermost, p = p, p.parent
+    try:
+        yield
+    except BaseException:
+        if outermost is not None and os.path.isdir(outermost) and not keep():
+            import shutil
+
+            shutil.rmtree(outermost, ignore_errors=True)
         raise

@@ -109,6 +109,9 @@ TABLE: dict[str, dict[str, dict[str, list[str]]]] = {
                   "write": [*TRAIN, "--run-dir", "{w}/out/run"]},
     },
 }
+# Commands that make output folders (a new store, a dataset, an export) and remove those they made
+# when they fail: a failed run leaves no folder behind either.
+LEAVE_NO_FOLDER = {"pseudo-mask", "synth", "export-hm"}
 # Ctrl-C in a command that reads no file of ours: where it is raised instead.
 CALLS = {"info": "fineparser.model.summary.summarize_model"}
 
@@ -183,6 +186,10 @@ def _tree(root: Path) -> dict[str, str]:
     atomically, but a failed build may have replaced some of them: the next build notices)."""
     return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and not {"locks", "index"} & set(p.parts)}
+
+
+def _folders(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir() and not {"locks", "index"} & set(p.parts)}
 
 
 # -- injection -----------------------------------------------------------------------------------
@@ -278,7 +285,7 @@ def test_bad_input_is_one_line_and_changes_nothing(world, tmp_path, monkeypatch,
     (w / "out").mkdir()
     (w / "empty").mkdir()
     args = [a.format(w=w, s=w / "store", f=w / "file.txt", d=w / "empty", m=w / "missing", **names) for a in argv]
-    before, undo = _tree(w), None
+    before, folders, undo = _tree(w), _folders(w), None
     if case == "enospc":
         _inject(monkeypatch, w, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), on="write", once=False)
     elif case == "eacces":
@@ -311,3 +318,5 @@ def test_bad_input_is_one_line_and_changes_nothing(world, tmp_path, monkeypatch,
     assert len(lines) == 1, result.output
     assert _tree(w) == before, "files changed"
     assert not [p for p in w.rglob("*") if p.name.endswith(".tmp")], "temporary files left"
+    if command in LEAVE_NO_FOLDER:
+        assert _folders(w) == folders, "folders left"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from hmtools.atomic import new_folder_removed_on_error
 from hmtools.commands.sam2_options import sam2_options
 from hmtools.datasets import DATASET_KINDS
 from hmtools.pseudo.backends import DETECTORS, SEGMENTERS, TRACKERS
@@ -75,10 +76,12 @@ def pseudo_mask(source, store_root, dataset, split, prompts_path, truth_prompts,
         ostrack_checkpoint=ostrack_checkpoint, sam_model=sam_model, sam_checkpoint=sam_checkpoint,
         sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, sam2_chunk_frames=sam2_chunk_frames, device=device, detect=detect, detect_frames=detect_frames, sam_encoder_batch=sam_batch,
         half=not full_precision, allow_pickled_objects=allow_pickled_objects)
-    summary = pipeline.pseudo_mask_source(source, pipeline.open_store(store_root), settings, dataset=dataset, split=split,
-                                          prompts_path=prompts_path, truth_prompts=truth_prompts,
-                                          n_objects=objects, shard=shard, progress=not no_progress)
-    for line in summary.lines():
-        click.echo(line)
-    if summary.failed:
-        raise SystemExit(1)
+    # A run that fails before a video is written leaves no store it created (torchrun: another rank may hold it).
+    with new_folder_removed_on_error(store_root, keep=lambda: pipeline.store_in_use(store_root)):
+        summary = pipeline.pseudo_mask_source(source, pipeline.open_store(store_root), settings, dataset=dataset,
+                                              split=split, prompts_path=prompts_path, truth_prompts=truth_prompts,
+                                              n_objects=objects, shard=shard, progress=not no_progress)
+        for line in summary.lines():
+            click.echo(line)
+        if summary.failed:
+            raise SystemExit(1)

@@ -19,6 +19,7 @@ here, the import path of the pipeline's API.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import replace
@@ -92,6 +93,15 @@ def open_store(root: str | Path) -> MaskStore:
                 raise
             time.sleep(0.25)
     raise StoreError(f"{root}: cannot open or create the mask store")
+
+
+def store_in_use(root: str | Path) -> bool:
+    """True when the store at ``root`` holds a video document, or other torchrun ranks may be
+    writing into it: a failed run then keeps it (finished videos are skipped on a rerun)."""
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1"):
+        return True
+    videos = Path(root) / "videos"
+    return videos.is_dir() and any(p.suffix == ".json" and not p.name.startswith(".") for p in videos.iterdir())
 
 
 def _process(store, job: VideoJob, settings: PseudoMaskSettings, backends: Backends, prompts: Prompts,

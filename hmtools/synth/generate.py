@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hmtools.atomic import removed_on_error
+from hmtools.atomic import make_dirs, removed_on_error
 from hmtools.datasets.finediving import (ANNOTATIONS_DIR, FRAMES_DIR, ClipAnnotation,
                                          annotations_to_pickles)
 from hmtools.errors import DatasetError
@@ -207,7 +207,6 @@ def _prepare(out: Path, overwrite: bool) -> None:
                 shutil.rmtree(path)
             elif path.exists() or path.is_symlink():
                 path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
@@ -250,7 +249,8 @@ def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
     truth, preview_samples = [], []
     preview_ids = {p.video_id for p in plans[:3]} | {
         next((p.video_id for p in plans if p.synchronized), plans[0].video_id)}
-    with removed_on_error() as created:  # a failed run (a full disk, Ctrl-C) leaves none of its files
+    with removed_on_error() as created:  # a failed run (a full disk, Ctrl-C) leaves none of its files or folders
+        make_dirs(out, created)
 
         def put(path: Path, data) -> None:
             created.append(path)
@@ -261,7 +261,7 @@ def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
             rel = Path(plan.competition) / str(plan.idx)
             folders = [out / FRAMES_DIR / rel, out / MASKS_DIR / rel, out / INSTANCES_DIR / rel]
             for folder in folders:
-                folder.mkdir(parents=True, exist_ok=True)
+                make_dirs(folder, created)
             boxes, kept = [], []
             for name, frame in zip(plan.frame_names(), render_clip(
                     plan, size_hw, clip_seed(bg_base, "background", i))):
@@ -279,7 +279,7 @@ def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
             truth.append(_truth_entry(plan, boxes))
 
         paths = [out / FRAMES_DIR, out / MASKS_DIR, out / INSTANCES_DIR]
-        (out / ANNOTATIONS_DIR).mkdir(exist_ok=True)
+        make_dirs(out / ANNOTATIONS_DIR, created)
         for name, data in _annotations(plans).items():
             put(out / ANNOTATIONS_DIR / name, pickle.dumps(data, protocol=4))
             paths.append(out / ANNOTATIONS_DIR / name)

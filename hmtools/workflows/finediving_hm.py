@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hmtools.atomic import atomic_write_bytes, removed_on_error
+from hmtools.atomic import atomic_write_bytes, make_dirs, removed_on_error
 from hmtools.errors import HMError, StoreError
 from hmtools.formats.finediving_hm import EXPORT_FORMATS, hm_folder, hm_folder_to_rles, mask_to_hm_image, short_list
 from hmtools.rle import RLE, empty_rle, rle_to_mask
@@ -357,11 +357,10 @@ def export_hm(store: MaskStore, out: str | Path, *, layer: str = "effective", fm
         raise StoreError(f"{out}: refusing to export into the mask store {store.root}")
     report = ExportReport()
     ids = list(video_ids) if video_ids is not None else store.video_ids()
-    with removed_on_error() as created:  # a failed export (a full disk, Ctrl-C) leaves no file of its own
+    with removed_on_error() as created:  # a failed export (a full disk, Ctrl-C) leaves no file or folder of its own
         for doc in tqdm(store.iter_docs(ids), total=len(ids), unit="video", desc="export-hm",
                         disable=not progress):
-            folder = hm_folder(out, doc.video_id)
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = make_dirs(hm_folder(out, doc.video_id), created)
             report.videos += 1
             for i, name in enumerate(doc.frames):
                 rle = doc.layer_mask(layer, i)

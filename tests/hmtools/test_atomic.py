@@ -72,3 +72,37 @@ def test_streamed_files_figures_and_file_sets_are_all_or_nothing(tmp_path):
                 (tmp_path / name).write_bytes(b"x")
             raise OSError(28, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_writer_removes_the_folders_it_made_and_no_other(tmp_path):
+    from hmtools.atomic import make_dirs, new_folder_removed_on_error, removed_on_error
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "theirs.txt").write_text("x")
+    with pytest.raises(KeyboardInterrupt):
+        with removed_on_error() as created:
+            folder = make_dirs(tmp_path / "out" / "a" / "b", created)
+            created.append(folder / "m.png")
+            (folder / "m.png").write_bytes(b"x")
+            make_dirs(tmp_path / "out", created)  # existed: not recorded
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["theirs.txt"]
+
+    # A folder the writer made but somebody else filled in the meantime stays.
+    with pytest.raises(OSError):
+        with removed_on_error() as created:
+            make_dirs(tmp_path / "shared", created)
+            (tmp_path / "shared" / "other.txt").write_text("x")
+            raise OSError(28, "No space left on device")
+    assert (tmp_path / "shared" / "other.txt").exists()
+
+    for keep, left in ((False, False), (True, True)):
+        with pytest.raises(RuntimeError):
+            with new_folder_removed_on_error(tmp_path / "new" / "store", keep=lambda: keep):
+                (tmp_path / "new" / "store" / "videos").mkdir(parents=True)
+                raise RuntimeError("checkpoint")
+        assert (tmp_path / "new").exists() == left
+    with pytest.raises(RuntimeError):  # a folder that existed before is never removed
+        with new_folder_removed_on_error(tmp_path / "out"):
+            raise RuntimeError("checkpoint")
+    assert (tmp_path / "out" / "theirs.txt").exists()

@@ -98,3 +98,13 @@ def test_command_line_end_to_end(tmp_path):
                                       "--segmenter", "sam", "--sam-model", "vit_b", "--no-progress"])
     assert missing.exit_code != 0
     assert "sam_vit_b_01ec64.pth" in missing.output and "Traceback" not in missing.output
+    # A failed run leaves no store it created (issue 13), never removes one that was there, and
+    # keeps one it created when a video was finished (a rerun skips it).
+    assert not (tmp_path / "s2").exists() and (tmp_path / "store" / "videos" / "clip.json").is_file()
+    assert runner.invoke(hmtools, ["init", str(tmp_path / "s3")]).exit_code == 0
+    again_missing = runner.invoke(hmtools, ["pseudo-mask", str(tmp_path / "clip.mp4"), "--store",
+                                            str(tmp_path / "s3"), "--segmenter", "sam", "--sam-model", "vit_b"])
+    assert again_missing.exit_code != 0 and (tmp_path / "s3" / "videos").is_dir()
+    nested = runner.invoke(hmtools, ["pseudo-mask", str(tmp_path / "clip.mp4"), "--store", str(tmp_path / "a" / "b"),
+                                     "--prompts", str(tmp_path / "p.csv"), "--no-progress"])
+    assert nested.exit_code == 1 and not (tmp_path / "a").exists()
