@@ -4,7 +4,9 @@ Frames are ranked by their *predicted badness*: the probability that the frame's
 has IoU < 0.5 against the truth, from the calibrated model of :mod:`hmtools.review_model` (its
 features: empty masks inside the clip versus after the entry, jumps against both neighbours, the
 segmenter score, distance from the nearest anchor, ...; its weights in ``hmtools/review_model.json``,
-refitted by ``benchmarks/calibrate_queue.py``). That probability is a frame's ``priority``.
+refitted by ``benchmarks/calibrate_queue.py``). That probability is a frame's ``priority``. The
+queue's order is by what correcting a frame is expected to *gain* (:mod:`hmtools.review_gain`):
+its own badness plus that of the frames re-propagation will regenerate from it.
 
 Within a frame, each (frame, object) pseudo mask gets *points* from its review flag and its quality
 signals; they order the frame's objects and give the reasons shown to the reviewer (higher = look
@@ -37,7 +39,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -45,6 +46,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from hmtools.atomic import atomic_open, atomic_savefig
+from hmtools.review_gain import gain_rank
 from hmtools.review_model import QueueModel, frame_features, load_model
 from hmtools.store import MaskStore, PseudoMask, VideoDoc
 
@@ -184,9 +186,10 @@ def review_queue(store: MaskStore, video_ids: Sequence[str] | None = None, *,
 
     Args:
         model: the calibrated predictor (:func:`hmtools.review_model.load_model` by default).
-        spread: rank *given the frames above*: each frame taken counts as an anchor (a correction
-            to come) for the frames after it, so its neighbours, which re-propagation from it will
-            fix, fall back (:func:`spread_rank`); ``False``: every frame on its own (:func:`rank`).
+        spread: rank by expected gain *given the frames above*: a frame counts for the frames
+            re-propagation will regenerate from it, and each frame taken counts as an anchor for
+            the ones after it, so its neighbours fall back (:func:`hmtools.review_gain.gain_rank`);
+            ``False``: every frame by its own predicted badness (:func:`rank`).
     """
     from tqdm import tqdm
 
@@ -201,63 +204,8 @@ def review_queue(store: MaskStore, video_ids: Sequence[str] | None = None, *,
             features[doc.video_id] = x
         items.extend(frame_items(doc, include_corrected=include_corrected,
                                  include_unflagged=include_unflagged, model=model, features=x))
-    items = spread_rank(items, features, model, limit) if spread else rank(items)
+    items = gain_rank(items, features, model, limit) if spread else rank(items)
     return items[:limit] if limit else items
-
-
-def spread_rank(items: Sequence[ReviewItem], features: dict[str, np.ndarray], model: QueueModel,
-                limit: int | None = None) -> list[ReviewItem]:
-    """Greedy ranking in which every frame taken becomes an anchor for the ones after it.
-
-    The next item is the one with the highest predicted badness once the ``anchor_dist`` feature
-    of its video counts the frames already taken (``features``: each video's
-    :func:`~hmtools.review_model.frame_features`, updated in place); its ``priority`` is that
-    probability. Lazy: an item's priority is recomputed only when it reaches the top after its
-    video gained an anchor. The frames a pick will regenerate (nearer to it than to any anchor)
-    also lose what their current masks show: their other features become the calibration's means
-    (``position`` stays), so a priority may rise as well as fall and the order is greedy, not
-    sorted. A model without ``anchor_dist`` ranks as :func:`rank`.
-
-    Example:
-        Two bad neighbours and a slightly less bad frame far away: the far one comes second.
-    """
-    import heapq
-
-    from hmtools.review_model import FEATURES
-
-    if "anchor_dist" not in model.features:
-        return rank(items)[:limit] if limit else rank(items)
-    col = FEATURES.index("anchor_dist")
-    kept = ("anchor_dist", "position")  # what a regenerated frame keeps of its features
-    mask_cols = [FEATURES.index(f) for f in model.features if f not in kept]
-    neutral = np.array([m for f, m in zip(model.features, model.mean) if f not in kept])
-    dist = {v: np.expm1(x[:, col]) for v, x in features.items()}
-    version = dict.fromkeys(features, 0)
-
-    def key(it: ReviewItem, p: float):
-        return (-p, -it.objects[0].priority, it.video_id, it.frame_idx)
-
-    heap = [(key(it, it.priority), 0, k, it.priority) for k, it in enumerate(items)]
-    heapq.heapify(heap)
-    out: list[ReviewItem] = []
-    while heap and (limit is None or len(out) < limit):
-        _, ver, k, p = heapq.heappop(heap)
-        it = items[k]
-        v = it.video_id
-        if ver != version[v]:  # its video gained an anchor since: predict again
-            p = float(model.predict(features[v][it.frame_idx:it.frame_idx + 1])[0])
-            heapq.heappush(heap, (key(it, p), version[v], k, p))
-            continue
-        out.append(dataclasses.replace(it, priority=p) if ver else it)
-        d_new = np.abs(np.arange(len(dist[v])) - it.frame_idx)
-        nearer = d_new < dist[v]
-        # Re-propagation will regenerate these frames from the pick: what their masks show now says
-        # nothing about the new ones, so they take the calibration's mean features.
-        features[v][np.ix_(nearer, mask_cols)] = neutral
-        dist[v] = np.minimum(dist[v], d_new)
-        features[v][:, col] = np.log1p(dist[v])
-        version[v] += 1
-    return out
 
 
 def stale_corrections(store: MaskStore, video_ids: Sequence[str] | None = None) -> list[StaleItem]:

@@ -77,25 +77,25 @@ def central_ellipse(size_hw: tuple[int, int], box: tuple[int, int, int, int]) ->
     return out.astype(bool)
 
 
-def colour_codes(image_rgb: np.ndarray) -> np.ndarray:
-    """``(H, W)`` int codes of RGB quantised to 16 levels per channel (4096 colours)."""
-    q = (image_rgb >> 4).astype(np.int32)
-    return (q[..., 0] << 8) | (q[..., 1] << 4) | q[..., 2]
+def colour_codes(image_rgb: np.ndarray, bits: int = 4) -> np.ndarray:
+    """``(H, W)`` int codes of RGB quantised to ``2 ** bits`` levels per channel (4096 colours at 4)."""
+    q = (image_rgb >> (8 - bits)).astype(np.int32)
+    return (q[..., 0] << (2 * bits)) | (q[..., 1] << bits) | q[..., 2]
 
 
-def colour_hist(codes: np.ndarray) -> np.ndarray:
-    """Normalised 4096-bin histogram of :func:`colour_codes` (all zeros for no pixels)."""
-    h = np.bincount(codes.ravel(), minlength=4096).astype(np.float64)
+def colour_hist(codes: np.ndarray, bits: int = 4) -> np.ndarray:
+    """Normalised ``2 ** (3 * bits)``-bin histogram of :func:`colour_codes` (all zeros for no pixels)."""
+    h = np.bincount(codes.ravel(), minlength=1 << (3 * bits)).astype(np.float64)
     return h / max(h.sum(), 1.0)
 
 
-def smooth_hist(hist: np.ndarray) -> np.ndarray:
-    """Blur a 4096-bin colour histogram over neighbouring colours (few samples, noisy pixels)."""
+def smooth_hist(hist: np.ndarray, bits: int = 4) -> np.ndarray:
+    """Blur a colour histogram over neighbouring colours (few samples, noisy pixels)."""
     from scipy.ndimage import uniform_filter
 
-    h = uniform_filter(hist.reshape(16, 16, 16), size=3, mode="constant").ravel()
+    n = 1 << bits
+    h = uniform_filter(hist.reshape(n, n, n), size=3, mode="constant").ravel()
     return h / max(h.sum(), 1e-12)
-
 
 
 def resolve_overlaps(res: dict[int, SegmentResult], boxes: dict[int, Sequence[float]]) -> None:

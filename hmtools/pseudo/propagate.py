@@ -7,8 +7,7 @@ segmenter is given the mask itself through :meth:`~hmtools.pseudo.base.Segmenter
 frame takes the median of the two runs' masks and its current one (:func:`choose_mask`: the one
 that agrees best with the other two, so a run that drifted is outvoted). Before the first anchor
 the run goes back to the producer's start (the frame where the athlete's pseudo masks begin, a
-prompt box or a detection), which counts as a weaker anchor: a frame keeps the producer's mask
-where that one is more confident. An ``empty`` correction (nobody there)
+prompt box or a detection); the run's masks replace the producer's there. An ``empty`` correction (nobody there)
 carries over as empty masks, unflagged, but only forward and only up to an anchor that is empty
 too: between an empty and a non-empty anchor the non-empty one's run covers the whole gap, and an
 empty first anchor says nothing about the frames before it (an athlete who entered the water stays
@@ -102,7 +101,7 @@ def anchor_plan(doc: VideoDoc, obj_id: int, only_from: int | None = None, two_si
     started = next((i for i in range(doc.n_frames) if had_pseudo(i)), first)
     if not empty(first):  # "nobody there" says nothing about the frames before it
         # The producer's own start (a prompt box) is a weaker anchor: the first half stays its
-        # (two-sided: the frames whose stored mask scores better than the new one stay).
+        # (two-sided: the run goes all the way back to it).
         stop = started - 1 if two_sided else (started + first) // 2
         runs.append(Run(first, tuple(i for i in range(first - 1, stop, -1) if had_pseudo(i))))
     for a, b in zip(anchors, anchors[1:]):
@@ -234,9 +233,8 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
             for idx, pm in by_frame.items():
                 cands.setdefault((idx, obj_id), []).append((abs(idx - run.anchor), PseudoMask(
                     pm.rle, pm.quality, pm.flag, anchor=name)))
-    firsts = {o: min(r.anchor for r in p) for o, p in plans.items()}
     for (idx, obj_id), found in cands.items():
-        best = choose_mask(found, doc.pseudo_mask(idx, obj_id), before_first=idx < firsts[obj_id])
+        best = choose_mask(found, doc.pseudo_mask(idx, obj_id))
         if best is not None:
             out[(idx, obj_id)] = best
     return out
@@ -249,8 +247,7 @@ def _confidence(pm: PseudoMask, dist: int = 0) -> float:
     return -math.inf if pm.quality.score is None else float(pm.quality.score) - DISTANCE_PENALTY * dist
 
 
-def choose_mask(candidates: Sequence[tuple[int, PseudoMask]], stored: PseudoMask | None = None, *,
-                before_first: bool = False) -> PseudoMask | None:
+def choose_mask(candidates: Sequence[tuple[int, PseudoMask]], stored: PseudoMask | None = None) -> PseudoMask | None:
     """One frame's mask from the runs that reached it: ``[(frames from the anchor, mask)]``;
     ``None`` means keep ``stored`` (the frame's current pseudo mask).
 
@@ -259,9 +256,11 @@ def choose_mask(candidates: Sequence[tuple[int, PseudoMask]], stored: PseudoMask
       outvoted; keeping the stored mask is the vote of the previous round's anchors.
     * Otherwise the confidence decides: the segmenter's score (the seeded and classical
       segmenters' colour separation, SAM's predicted IoU) less ``DISTANCE_PENALTY`` per frame from
-      the anchor (a run drifts); ties go to the nearer anchor. Before the first anchor
-      (``before_first``) a stored mask from the producer's start (a weaker anchor) stays when it is
-      more confident than the run.
+      the anchor (a run drifts); ties go to the nearer anchor. Before the first anchor the run
+      replaces the producer's mask even where that one scores higher: the producer started from a
+      box, the run from a whole mask, and the score (colour separation) rates a mask that took
+      in the athlete's surroundings as well as the right one (on synthetic seeds 1-3 with
+      keyframes on 5% of the frames, keeping the more confident one costs 0.01-0.04 mean IoU).
 
     Example:
         >>> a, b = PseudoMask(rle, Quality(score=0.9)), PseudoMask(rle, Quality(score=0.7))  # doctest: +SKIP
@@ -276,7 +275,4 @@ def choose_mask(candidates: Sequence[tuple[int, PseudoMask]], stored: PseudoMask
         dists = [candidates[0][0], candidates[1][0], math.inf]
         k = max(range(3), key=lambda j: (agree[j], -dists[j]))  # ties: the nearer run, then stored
         return None if k == 2 else masks[k]
-    dist, best = min(candidates, key=lambda c: (-_confidence(c[1], c[0]), c[0]))
-    if before_first and stored is not None and stored.anchor is None and _confidence(stored) > _confidence(best, dist):
-        return None
-    return best
+    return min(candidates, key=lambda c: (-_confidence(c[1], c[0]), c[0]))[1]

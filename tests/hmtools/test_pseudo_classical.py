@@ -54,3 +54,19 @@ def test_classical_segmenter_declares_its_hooks():
     seg = ClassicalSegmenter(ClassicalParams(use_background=False))
     assert isinstance(seg, Segmenter) and seg.needs_sequential and not seg.wants_background
     assert ClassicalSegmenter().wants_background  # use_background is on by default
+
+
+@pytest.mark.parametrize("rgb, bits, code", [
+    ((200, 150, 120), 4, (12 << 8) | (9 << 4) | 7),
+    ((192, 144, 115), 4, (12 << 8) | (9 << 4) | 7),     # 0.96 of the colour above: the same bin
+    ((200, 150, 120), 5, (25 << 10) | (18 << 5) | 15),
+    ((192, 144, 115), 5, (24 << 10) | (18 << 5) | 14),  # ... but not at 32 levels
+    ((255, 255, 255), 2, 63),
+])
+def test_colour_codes_and_histograms(rgb, bits, code):
+    from hmtools.pseudo.classical_ops import colour_codes, colour_hist, smooth_hist
+
+    img = np.array([[rgb]], np.uint8)
+    assert colour_codes(img, bits)[0, 0] == code
+    h = smooth_hist(colour_hist(colour_codes(img, bits), bits), bits)
+    assert h.shape == (1 << 3 * bits,) and abs(h.sum() - 1) < 1e-9 and h[code] == h.max() > 0

@@ -66,24 +66,22 @@ SHAPES = {"L": [(1, 0), (1, 1), (2, 0), (2, 1)], "R": [(1, 2), (1, 3), (2, 2), (
           "M": [(1, 1), (1, 2), (2, 1), (2, 2)]}
 
 
-@pytest.mark.parametrize("cands, stored, before_first, expected", [
-    ([(5, "L"), (1, "R")], None, False, "R"),             # same score: the nearer anchor
-    ([(1, "L.9"), (2, "R.7")], None, False, "L.9"),
-    ([(9, "L.9"), (1, "R.85")], None, False, "R.85"),     # 0.9 - 8 * 0.01 < 0.85
-    ([(3, "L.9"), (3, "R.5")], "R", False, "R.5"),        # the median of three: R agrees with the stored R
-    ([(3, "L.9"), (3, "R.5")], "L", False, "L.9"),        # L run and stored L tie: the run (it is new)
-    ([(3, "L.9"), (3, "R.5")], "M", False, None),          # the runs disagree, the stored one sits between
-    ([(2, "L.5")], "R.9-producer", True, None),           # before the first anchor: the producer's start stays
-    ([(2, "L.5")], "R.9", True, "L.5"),                   # ... but not a mask of an earlier propagation
-    ([(2, "L.5")], "R.9-producer", False, "L.5"),
+@pytest.mark.parametrize("cands, stored, expected", [
+    ([(5, "L"), (1, "R")], None, "R"),             # same score: the nearer anchor
+    ([(1, "L.9"), (2, "R.7")], None, "L.9"),
+    ([(9, "L.9"), (1, "R.85")], None, "R.85"),     # 0.9 - 8 * 0.01 < 0.85
+    ([(3, "L.9"), (3, "R.5")], "R", "R.5"),        # the median of three: R agrees with the stored R
+    ([(3, "L.9"), (3, "R.5")], "L", "L.9"),        # L run and stored L tie: the run (it is new)
+    ([(3, "L.9"), (3, "R.5")], "M", None),          # the runs disagree, the stored one sits between
+    ([(2, "L.5")], "R.9-producer", "L.5"),          # before the first anchor: the run replaces the producer's
 ])
-def test_choose_mask(cands, stored, before_first, expected):
+def test_choose_mask(cands, stored, expected):
     def make(spec):  # "<shape>[.<score>][-producer]"
         rest = spec[1:].split("-")[0]
         return _pm(SHAPES[spec[0]], float(rest) if rest else None, None if spec.endswith("-producer") else "a")
 
     found = [(d, make(spec)) for d, spec in cands]
-    got = choose_mask(found, make(stored) if stored else None, before_first=before_first)
+    got = choose_mask(found, make(stored) if stored else None)
     if expected is None:
         assert got is None
     else:

@@ -126,7 +126,36 @@ def test_a_box_start_gets_its_first_mask_from_grabcut():
     assert _iou(res.mask, masks[0]) > 0.8 and 1 in seg.tracks
 
 
-@pytest.mark.parametrize("kwargs", [dict(search_px=0), dict(threshold=1.0), dict(bg_rate=2.0), dict(min_area=1.0)])
+def _crowd_clip():
+    """A block of (188, 140, 110) on a background of (200, 150, 120) patches: 0.94 of a crowd
+    colour (the synthetic athletes wear 0.85-0.96 of one); at 16 levels per channel the two are
+    neighbouring colours, which the histograms' blur merges, at 32 they are two apart."""
+    size = (40, 60)
+    rng = np.random.default_rng(0)
+    frames, masks = [], []
+    for t in range(2):
+        img = np.full((*size, 3), 60, np.uint8)
+        img[(rng.random(size) < 0.5)] = (200, 150, 120)
+        m = np.zeros(size, bool)
+        m[10:30, 20 + t:30 + t] = True
+        img[m] = (188, 140, 110)
+        frames.append(img)
+        masks.append(m)
+    return frames, masks
+
+
+@pytest.mark.parametrize("bits, floor, ceiling", [(5, 0.95, 1.0), (4, 0.0, 0.8)])
+def test_finer_colours_tell_the_athlete_from_the_crowd(bits, floor, ceiling):
+    frames, masks = _crowd_clip()
+    seg = SeededSegmenter(SeededParams(colour_bits=bits))
+    seg.reset()
+    seg.seed(1, frames[0], masks[0], 0)
+    res = seg.segment([frames[1]], [{1: mask_box_xyxy(masks[1])}], [1])[0][1]
+    assert floor <= _iou(res.mask, masks[1]) <= ceiling
+
+
+@pytest.mark.parametrize("kwargs", [dict(search_px=0), dict(threshold=1.0), dict(bg_rate=2.0), dict(min_area=1.0),
+                                    dict(colour_bits=8), dict(colour_bits=1)])
 def test_params_are_checked(kwargs):
     with pytest.raises(ValueError, match="SeededParams"):
         SeededParams(**kwargs)

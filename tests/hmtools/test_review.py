@@ -174,7 +174,7 @@ def test_review_command(tmp_path):
 DIST_MODEL = QueueModel(("anchor_dist", "area_dev"), (2.0, 1.0), (0.0, 0.0), (1.0, 1.0), -3.0)
 
 
-def test_spread_queue_takes_far_frames_before_the_neighbours_of_a_pick(tmp_path, monkeypatch):
+def test_gain_queue_takes_the_frame_that_regenerates_the_bad_ones(tmp_path, monkeypatch):
     import hmtools.review as review
 
     monkeypatch.setattr(review, "load_model", lambda: DIST_MODEL)
@@ -187,7 +187,9 @@ def test_spread_queue_takes_far_frames_before_the_neighbours_of_a_pick(tmp_path,
     store = make_store(tmp_path, {"v": ("107B", [{1: f} for f in frames])}, size_hw=size)
     plain = review_queue(store, include_unflagged=True, spread=False)
     assert [it.frame_idx for it in plain][:2] == [9, 8]  # far from the start and deviating: both first
-    spread = review_queue(store, include_unflagged=True)
-    # once 9 is taken, 8 is its neighbour (re-propagation will redo it): the middle comes next
-    assert [it.frame_idx for it in spread][:2] == [9, 4]
-    assert spread[0].priority == pytest.approx(plain[0].priority) and spread[1].priority < plain[1].priority
+    gain = review_queue(store, include_unflagged=True)
+    # 6 regenerates 4-9 (the two deviating frames among them, from 2-3 frames away); then 3, the
+    # middle of what is left between the start and 6; the deviating 8 only after that
+    assert [it.frame_idx for it in gain][:3] == [6, 3, 8]
+    assert gain[0].priority == pytest.approx(plain[[it.frame_idx for it in plain].index(6)].priority)
+    assert gain[2].priority < plain[1].priority  # 8 is predicted as regenerated from 6
