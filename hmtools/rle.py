@@ -166,14 +166,15 @@ def _from_coco(coco: dict) -> RLE:
 
 def rle_to_mask(rle: RLE) -> np.ndarray:
     """Decode one RLE to an ``(H, W)`` bool array. The RLE must be valid (see :func:`rle_from_counts`)."""
-    return cocomask.decode(rle.to_coco()).view(bool)  # 0/1 uint8 -> bool without a copy
+    # pycocotools takes the str counts and the size tuple as they are: no to_coco() copy.
+    return cocomask.decode({"size": rle.size_hw, "counts": rle.counts}).view(bool)  # 0/1 uint8 -> bool, no copy
 
 
 def rles_to_masks(rles: Sequence[RLE]) -> np.ndarray:
     """Decode RLEs of one size to ``(N, H, W)`` bool."""
     if not rles:
         raise ValueError("rles_to_masks needs at least one RLE")
-    return cocomask.decode([r.to_coco() for r in rles]).transpose(2, 0, 1).view(bool)
+    return cocomask.decode([{"size": r.size_hw, "counts": r.counts} for r in rles]).transpose(2, 0, 1).view(bool)
 
 
 def empty_rle(size_hw: tuple[int, int]) -> RLE:
