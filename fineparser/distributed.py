@@ -48,6 +48,12 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
+def several_processes() -> bool:
+    """Whether ``torchrun`` started several processes (``WORLD_SIZE > 1``): one must then not
+    remove an output folder the others may be writing into."""
+    return os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1")
+
+
 def init_distributed(device_preference: str = "auto") -> DistInfo:
     """Start the process group when launched by ``torchrun`` (``WORLD_SIZE > 1``)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

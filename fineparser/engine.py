@@ -47,6 +47,7 @@ from fineparser.inputs import autocast, masks_to_snippets, open_data, to_snippet
 from fineparser.optim import accumulation_steps, batches_per_epoch, build_optimizer, build_scheduler
 from fineparser.runlog import METRICS_FILE, SKIPPED_FILE, RunLog, log_skipped, run_notices
 from fineparser.train_config import TrainConfig, save_train_config
+from hmtools.atomic import new_folder_removed_on_error
 from hmtools.errors import DatasetError, HMError
 
 log = logging.getLogger(__name__)
@@ -409,9 +410,20 @@ def run_training(config: str | Path | None = None, overrides: tuple[str, ...] | 
     from fineparser.run import load_run_config
     from fineparser.train_config import load_train_config
 
+    ckpt = None
     if resume is None:
-        return train(load_train_config(config, overrides, **fields))
-    resume = Path(resume)
-    run_dir = resume if resume.is_dir() else resume.parent
-    ckpt, cfg = load_run_config(resume, overrides, config, {"run_dir": str(run_dir)}, **fields)
-    return Trainer(cfg, resume=resume, resume_state=ckpt).fit()
+        cfg = load_train_config(config, overrides, **fields)
+    else:
+        resume = Path(resume)
+        run_dir = resume if resume.is_dir() else resume.parent
+        ckpt, cfg = load_run_config(resume, overrides, config, {"run_dir": str(run_dir)}, **fields)
+    # A run that fails before its first checkpoint (a full disk, Ctrl-C, a bad dataset) leaves no
+    # run folder it made; one with a checkpoint is kept for --resume.
+    with new_folder_removed_on_error(cfg.run_dir, keep=lambda: _worth_keeping(Path(cfg.run_dir))):
+        return Trainer(cfg, resume=resume, resume_state=ckpt).fit()
+
+
+def _worth_keeping(run_dir: Path) -> bool:
+    from fineparser.distributed import several_processes
+
+    return several_processes() or (run_dir / "last.pt").is_file()

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hmtools.atomic import atomic_open, atomic_write_text
+from hmtools.atomic import atomic_open, atomic_write_text, new_folder_removed_on_error
 from fineparser.metrics import Metrics, compute_metrics
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
         out_dir: where ``predictions_<split>.csv`` and ``eval_<split>.json`` go (default: the
             checkpoint's folder).
     """
+    from fineparser.distributed import several_processes
     from fineparser.metrics import spearman_rho
     from fineparser.probes import exemplar_baseline
     from fineparser.run import load_run
@@ -158,19 +159,21 @@ def run_eval(checkpoint: str | Path, overrides: Sequence[str] = (), split: str |
     iou = _split_attention_iou(run, split)
     checkpoint = run.checkpoint
     out = Path(out_dir) if out_dir is not None else (checkpoint if checkpoint.is_dir() else checkpoint.parent)
-    csv_path = write_predictions_csv(out / f"predictions_{split}.csv", table, result)
-    png = predictions_png(table.scores[rows], result.predictions, out / f"predictions_{split}.png",
-                          f"{split} split, n={result.metrics.n}: rho {result.metrics.rho:.3f} "
-                          f"(Delta = 0 vote: {baseline_rho:.3f})", baseline)
-    json_path = out / f"eval_{split}.json"
-    atomic_write_text(json_path, json.dumps({"checkpoint": str(checkpoint), "epoch": run.epoch,
-                                     "split": split, "weights": run.weights,
-                                     "num_exemplars": mcfg.num_exemplars,
-                                     "exemplar_setting": mcfg.exemplar_setting,
-                                     "rl2_definition": "100 * mean(((pred - true) / (max(true) - min(true)))^2)",
-                                     "baseline_rho": _finite(baseline_rho),
-                                     "attention_iou": _finite(iou),
-                                     **result.metrics.to_json()}, indent=2) + "\n")
+    # A failed write (a full disk, Ctrl-C) leaves no --out folder it made.
+    with new_folder_removed_on_error(out, keep=several_processes):
+        csv_path = write_predictions_csv(out / f"predictions_{split}.csv", table, result)
+        png = predictions_png(table.scores[rows], result.predictions, out / f"predictions_{split}.png",
+                              f"{split} split, n={result.metrics.n}: rho {result.metrics.rho:.3f} "
+                              f"(Delta = 0 vote: {baseline_rho:.3f})", baseline)
+        json_path = out / f"eval_{split}.json"
+        atomic_write_text(json_path, json.dumps({"checkpoint": str(checkpoint), "epoch": run.epoch,
+                                         "split": split, "weights": run.weights,
+                                         "num_exemplars": mcfg.num_exemplars,
+                                         "exemplar_setting": mcfg.exemplar_setting,
+                                         "rl2_definition": "100 * mean(((pred - true) / (max(true) - min(true)))^2)",
+                                         "baseline_rho": _finite(baseline_rho),
+                                         "attention_iou": _finite(iou),
+                                         **result.metrics.to_json()}, indent=2) + "\n")
     return EvalReport(checkpoint, split, run.weights, result.metrics, csv_path, json_path, len(fallback),
                       baseline_rho, iou, png)
 

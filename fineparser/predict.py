@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from hmtools.atomic import new_folder_removed_on_error
 from hmtools.errors import DatasetError
 
 
@@ -139,17 +140,18 @@ def predict_video(source: str | Path, checkpoint: str | Path, action_type: str,
     delta, y_hat, table = clip.pairs.delta, clip.pairs.y_hat, data.table
 
     out_dir = Path(out_dir) if out_dir is not None else Path(f"predict_{Path(source).stem or 'video'}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    overlay, temporal = _pictures(clip.features, frames, mcfg, trans, trans_ok, snippet, out_dir, notes)
-    pred = Prediction(
-        video=str(source), action_type=action_type, difficulty=difficulty, score=clip.score,
-        delta_mean=[float(v) for v in delta.mean(axis=0)],
-        delta_std=[float(v) for v in delta.std(axis=0)],
-        exemplars=[{"video_id": table.video_ids[r], "score": float(table.scores[r]),
-                    "prediction": float(p)} for r, p in zip(exemplars, y_hat)],
-        weights=run.weights, out_dir=out_dir, overlay_png=overlay, temporal_png=temporal,
-        json_path=out_dir / "prediction.json", notes=notes)
-    pred.json_path.write_text(json.dumps(pred.to_json(), indent=2) + "\n")
+    with new_folder_removed_on_error(out_dir):  # a failed write leaves no output folder it made
+        out_dir.mkdir(parents=True, exist_ok=True)
+        overlay, temporal = _pictures(clip.features, frames, mcfg, trans, trans_ok, snippet, out_dir, notes)
+        pred = Prediction(
+            video=str(source), action_type=action_type, difficulty=difficulty, score=clip.score,
+            delta_mean=[float(v) for v in delta.mean(axis=0)],
+            delta_std=[float(v) for v in delta.std(axis=0)],
+            exemplars=[{"video_id": table.video_ids[r], "score": float(table.scores[r]),
+                        "prediction": float(p)} for r, p in zip(exemplars, y_hat)],
+            weights=run.weights, out_dir=out_dir, overlay_png=overlay, temporal_png=temporal,
+            json_path=out_dir / "prediction.json", notes=notes)
+        pred.json_path.write_text(json.dumps(pred.to_json(), indent=2) + "\n")
     return pred
 
 

@@ -34,6 +34,8 @@ def _umask() -> int:
 # The mode of a file that ``open(path, "w")`` would create: mkstemp's own 0o600 would make every
 # report, figure and export private to its writer.
 _NEW_FILE_MODE = 0o666 & ~_umask()
+# ... and of a folder that ``mkdir`` would create (mkdtemp's is 0o700).
+NEW_FOLDER_MODE = 0o777 & ~_umask()
 
 
 def temporary_name(path: Path) -> Path:

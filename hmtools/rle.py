@@ -166,14 +166,15 @@ def _from_coco(coco: dict) -> RLE:
 
 def rle_to_mask(rle: RLE) -> np.ndarray:
     """Decode one RLE to an ``(H, W)`` bool array. The RLE must be valid (see :func:`rle_from_counts`)."""
-    return cocomask.decode(rle.to_coco()).view(bool)  # 0/1 uint8 -> bool without a copy
+    # pycocotools takes the str counts and the size tuple as they are: no to_coco() copy.
+    return cocomask.decode({"size": rle.size_hw, "counts": rle.counts}).view(bool)  # 0/1 uint8 -> bool, no copy
 
 
 def rles_to_masks(rles: Sequence[RLE]) -> np.ndarray:
     """Decode RLEs of one size to ``(N, H, W)`` bool."""
     if not rles:
         raise ValueError("rles_to_masks needs at least one RLE")
-    return cocomask.decode([r.to_coco() for r in rles]).transpose(2, 0, 1).view(bool)
+    return cocomask.decode([{"size": r.size_hw, "counts": r.counts} for r in rles]).transpose(2, 0, 1).view(bool)
 
 
 def empty_rle(size_hw: tuple[int, int]) -> RLE:
@@ -321,28 +322,7 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], la
     if not complete.all():
         raise RLEError(f"{label(int(np.argmin(complete)))}: counts end in the middle of a run (truncated string)")
     ends = np.flatnonzero(last_char)  # (M,) last character of every number; none spans two strings
-
-    # Numbers, most significant (signed) digit last: v = ((d[L-1] * 32 + d[L-2]) * 32 + ...) + d[0].
-    # The character ``step`` places before a number's last one is still the number's when it and
-    # all characters after it carry the continuation bit. Index -1 wraps to the batch's last
-    # character, which ends a number (checked above), so a walk back stops there at the latest.
-    values = _LAST_DIGIT.take(chars[ends])
-    digit = chars[ends - 1]
-    todo = np.flatnonzero(digit >= 80)  # numbers of at least step + 1 characters
-    digit = digit[todo]  # their character ``step`` places before their last
-    step = 1
-    while todo.size:
-        if step == _MAX_DIGITS:
-            bad = int(np.searchsorted(string_last, ends[todo[0]]))
-            raise RLEError(f"{label(bad)}: counts hold a run too long to be real")
-        if step == _INT64_DIGITS:  # adversarial input: go on in exact Python ints
-            values = values.astype(object)
-        low = _LOW_BITS.take(digit)
-        values[todo] = (values[todo] << 5) | (low.astype(object) if values.dtype == object else low)
-        step += 1
-        digit = chars[ends[todo] - step]
-        more = digit >= 80
-        todo, digit = todo[more], digit[more]
+    values = _number_values(chars, last_char, ends, string_last, label)
     sizes, expected = _check_sizes(sizes_hw, label, n)
 
     # Undo the delta coding (run k = value k + run k-2 for k > 2): the numbers of each parity of
@@ -357,8 +337,7 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], la
     third = first[numbers_to - first >= 3]
     values[third + 2] -= values[third]
     negative = np.zeros(n, dtype=bool)
-    too_long = np.zeros(n, dtype=bool)
-    sums = []
+    sums, chains = [], []
     m = ends.size
     for parity in (0, 1):
         chain = np.empty((m + 1 - parity) // 2 + 2, dtype=values.dtype)  # 0, cumulative sums, pad
@@ -373,21 +352,80 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], la
         total -= count * before
         chain[-1] = _INT64_MAX if chain.dtype != object else chain[:-1].max()
         negative |= has & (np.minimum.reduceat(chain, start) < before)
-        chain[-1] = _INT64_MIN if chain.dtype != object else chain[:-1].min()
-        too_long |= has & (np.maximum.reduceat(chain, start) - before >= _RUN_LIMIT)
         sums.append(np.where(has, total, 0))
+        chains.append((chain, start, before, has))
     if negative.any():
         raise RLEError(f"{label(int(np.argmax(negative)))}: counts decode to a negative run")
-    if too_long.any():
-        raise RLEError(f"{label(int(np.argmax(too_long)))}: counts hold a run too long to be real")
-    # Every run now lies in [0, 2**32): the sums are exact (int64 wraps in between are undone).
+    # No run is negative, so the sums are exact (no int64 wrap: a number has at most 7 characters
+    # in int64, and is a Python int beyond) and a string with a run of 2**32 or more sums to more
+    # than H*W: the maxima are only needed for the message of a wrong sum, or for huge sizes.
     totals = sums[0] + sums[1]
     wrong = totals != expected
+    if wrong.any() or int(expected.max()) >= _RUN_LIMIT:
+        too_long = np.zeros(n, dtype=bool)
+        for chain, start, before, has in chains:
+            chain[-1] = _INT64_MIN if chain.dtype != object else chain[:-1].min()
+            too_long |= has & (np.maximum.reduceat(chain, start) - before >= _RUN_LIMIT)
+        if too_long.any():
+            raise RLEError(f"{label(int(np.argmax(too_long)))}: counts hold a run too long to be real")
     if wrong.any():
         bad = int(np.argmax(wrong))
         raise RLEError(f"{label(bad)}: runs sum to {totals[bad]}, expected H*W = "
                        f"{sizes[bad][0]}x{sizes[bad][1]} = {expected[bad]}")
     return np.where(first & 1, sums[0], sums[1]).astype(np.int64, copy=False)
+
+
+# The int16 value marking a number of three or more characters (the others lie in [-512, 512)).
+_LONG_NUMBER = np.int16(-32768)
+
+
+def _number_values(chars: np.ndarray, last_char: np.ndarray, ends: np.ndarray, string_last: np.ndarray,
+                   label) -> np.ndarray:
+    """(M,) the numbers of a batch of counts strings, ``ends`` their last characters' indices.
+
+    Numbers, most significant (signed) digit last: v = ((d[L-1] * 32 + d[L-2]) * 32 + ...) + d[0].
+    Those of one or two characters (nearly all: runs and their deltas are small) are computed for
+    every character at once without branches (a mask's gather or ``np.where`` costs as much as
+    the arithmetic of all characters), then gathered; the few longer ones are walked back.
+    """
+    low5 = chars & np.uint8(0x1F)
+    value = low5.astype(np.int16)
+    value -= 16  # the signed digit of a number's last character (digit ^ 0x10, minus 0x10)
+    cont = chars[:-1] >= 80  # the character before carries the continuation bit: a second digit
+    second = cont * value[1:]
+    second *= 31
+    second += cont * (low5[:-1] ^ np.uint8(0x10))
+    value[1:] += second  # d[1] * 32 + d[0] where the number has two characters
+    values = value.take(ends).astype(np.int64)
+    longer = cont[:-1] & cont[1:]  # ... and the character before that: three or more
+    longer &= last_char[2:]
+    if not longer.any():
+        return values
+    long_ends = np.flatnonzero(longer)
+    long_ends += 2
+    at = np.searchsorted(ends, long_ends)  # their places among the numbers
+    # The character ``step`` places before a number's last one is still the number's when it and
+    # all characters after it carry the continuation bit. Index -1 wraps to the batch's last
+    # character, which ends a number (checked by the caller), so a walk back stops there at the latest.
+    long_values = _LAST_DIGIT.take(chars[long_ends])
+    todo = np.arange(long_ends.size)
+    digit = chars[long_ends - 1]
+    step = 1
+    while todo.size:
+        if step == _MAX_DIGITS:
+            bad = int(np.searchsorted(string_last, long_ends[todo[0]]))
+            raise RLEError(f"{label(bad)}: counts hold a run too long to be real")
+        if step == _INT64_DIGITS:  # adversarial input: go on in exact Python ints
+            long_values = long_values.astype(object)
+            values = values.astype(object)
+        low = _LOW_BITS.take(digit)
+        long_values[todo] = (long_values[todo] << 5) | (low.astype(object) if long_values.dtype == object else low)
+        step += 1
+        digit = chars[long_ends[todo] - step]
+        more = digit >= 80
+        todo, digit = todo[more], digit[more]
+    values[at] = long_values
+    return values
 
 
 def _check_sizes(sizes_hw: Sequence[Sequence[int]], label, n: int) -> tuple[list, np.ndarray]:

@@ -3,7 +3,8 @@
 A missing path, a path of the wrong kind (a file where a folder is expected or the reverse), a full
 disk (ENOSPC) and an unwritable store or output (EACCES) at the first write, and Ctrl-C at the
 first write (or, for commands that write nothing, at the first read). Each must print exactly one
-line, exit non-zero (130 for Ctrl-C) and leave every file as it was, with no temporary file left.
+line, exit non-zero (130 for Ctrl-C) and leave every file as it was, with no temporary file and no
+folder of its own left (a new store, dataset, export or run folder, and the missing parents it made).
 
 The disk errors are injected into every file the command opens for writing under the test's
 folder: the file is created, the first ``write`` raises (as a real full disk does), and a rename
@@ -50,7 +51,7 @@ TABLE: dict[str, dict[str, dict[str, list[str]]]] = {
                     "read": ["correct", "--store", "{s}"]},
         "export-cvat": {**{k: ["export-cvat", *v, "{w}/out/task"] for k, v in STORE_CASES.items()},
                         "kind-out": ["export-cvat", "--store", "{s}", "{f}"],
-                        "write": ["export-cvat", "--store", "{s}", "{w}/out/task"]},
+                        "write": ["export-cvat", "--store", "{s}", "{w}/out/new/task"]},
         "export-hm": {**{k: ["export-hm", *v, "--out", "{w}/out/hm"] for k, v in STORE_CASES.items()},
                       "kind-out": ["export-hm", "--store", "{s}", "--out", "{f}"],
                       "write": ["export-hm", "--store", "{s}", "--out", "{w}/out/hm"]},
@@ -109,9 +110,6 @@ TABLE: dict[str, dict[str, dict[str, list[str]]]] = {
                   "write": [*TRAIN, "--run-dir", "{w}/out/run"]},
     },
 }
-# Commands that make output folders (a new store, a dataset, an export) and remove those they made
-# when they fail: a failed run leaves no folder behind either.
-LEAVE_NO_FOLDER = {"pseudo-mask", "synth", "export-hm"}
 # Ctrl-C in a command that reads no file of ours: where it is raised instead.
 CALLS = {"info": "fineparser.model.summary.summarize_model"}
 
@@ -318,5 +316,4 @@ def test_bad_input_is_one_line_and_changes_nothing(world, tmp_path, monkeypatch,
     assert len(lines) == 1, result.output
     assert _tree(w) == before, "files changed"
     assert not [p for p in w.rglob("*") if p.name.endswith(".tmp")], "temporary files left"
-    if command in LEAVE_NO_FOLDER:
-        assert _folders(w) == folders, "folders left"
+    assert _folders(w) == folders, "folders left"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from hmtools.errors import StoreError
@@ -214,8 +215,11 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
             frame_masks = built[layer][i] = {}
         frame_masks[obj_id] = value
     doc.pseudo, doc.corrected = Layer._adopt(built["pseudo"]), Layer._adopt(built["corrected"])
+    # Every mask has the document's size (checked_rles above): the per-mask loop of check() can
+    # only find an unknown object id, so it runs only to name one.
+    known = set(doc.object_ids).__contains__
     try:
-        doc.check()
+        doc.check(masks=not all(map(known, map(itemgetter(2), places))))
     except StoreError as err:
         raise StoreError(f"{where}: {err}") from None
     return doc

@@ -246,8 +246,9 @@ class VideoDoc:
         layer.put(frame_idx, obj_id, value)
 
     # -- validation -------------------------------------------------------------------------
-    def check(self) -> None:
-        """Raise StoreError if the document is inconsistent (sizes, lengths, ids, frame names)."""
+    def check(self, *, masks: bool = True) -> None:
+        """Raise StoreError if the document is inconsistent (sizes, lengths, ids, frame names);
+        ``masks=False`` skips the object id and size of every mask (a reader that checked them)."""
         where = f"video {self.video_id}"
         check_video_id(self.video_id)
         h, w = self.size_hw
@@ -261,7 +262,7 @@ class VideoDoc:
         if len(set(ids)) != len(ids) or any(not isinstance(i, int) or i < 1 for i in ids):
             raise StoreError(f"{where}: object ids must be distinct positive integers, got {ids}")
         known, size_hw = set(ids), (h, w)
-        for name in LAYERS:
+        for name in LAYERS if masks else ():
             frames = self.layer(name)
             if len(frames) != self.n_frames:
                 raise StoreError(f"{where}: layer {name} has {len(frames)} frames, expected {self.n_frames}")

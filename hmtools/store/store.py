@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import Callable, Iterator
 
-from hmtools.atomic import TMP_SUFFIX, atomic_write_text
+from hmtools.atomic import TMP_SUFFIX, atomic_write_text, make_dirs, removed_on_error
 from hmtools.errors import StoreError
 from hmtools.store.doc_json import doc_from_json, doc_to_json
 from hmtools.store.document import VideoDoc
@@ -56,9 +56,10 @@ class MaskStore:
             return cls.open(root)
         if root.exists() and any(p.name != MARKER for p in root.iterdir()):
             raise StoreError(f"{root}: folder is not empty and is not a mask store")
-        for sub in ("videos", "locks", "index"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(root / MARKER, json.dumps(FORMAT) + "\n")
+        with removed_on_error() as created:  # a failed create (a full disk, Ctrl-C) leaves no folder it made
+            for sub in ("videos", "locks", "index"):
+                make_dirs(root / sub, created)
+            atomic_write_text(root / MARKER, json.dumps(FORMAT) + "\n")
         return cls(root)
 
     @classmethod

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from hmtools.atomic import atomic_path
+from hmtools.atomic import NEW_FOLDER_MODE, atomic_path, make_dirs, removed_on_error
 from hmtools.errors import StoreError
 from hmtools.formats.cvat_xml import EMPTY_TAG, ImageOut, MaskOut
 from hmtools.store import MaskStore, VideoDoc, utc_now
@@ -110,10 +110,6 @@ def export_cvat_task(store: MaskStore, out: str | Path, *, video_ids: Sequence[s
     Raises:
         StoreError / VideoError: unknown videos, missing frames, an occupied output folder.
     """
-    import cv2
-    from tqdm import tqdm
-
-    from hmtools.formats.cvat_xml import cvat_labels_json, images_to_cvat_xml
     from hmtools.frames import FrameReader
 
     out = Path(out)
@@ -124,7 +120,22 @@ def export_cvat_task(store: MaskStore, out: str | Path, *, video_ids: Sequence[s
         raise StoreError(f"{out}: exists and is not an empty folder")
     selection = select_frames(store, video_ids, flagged_only=flagged_only, limit=limit)
     reader = FrameReader(frames_root)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with removed_on_error() as created:  # a failed export (a full disk, Ctrl-C) leaves no folder it made
+        make_dirs(out.parent, created)
+        return _write_task(store, out, selection, reader, label, task_name or out.stem)
+
+
+def _write_task(store: MaskStore, out: Path, selection: dict[str, list[int]], reader, label: str,
+                task_name: str) -> ExportReport:
+    """The task is assembled in a folder beside ``out``, then zipped to ``out`` or renamed to it
+    (over an empty folder): either way it appears whole or not at all."""
+    import cv2
+    from tqdm import tqdm
+
+    from hmtools.formats.cvat_xml import cvat_labels_json, images_to_cvat_xml
+
+    as_zip = out.suffix.lower() == ".zip"
+    mode = out.stat().st_mode & 0o7777 if out.is_dir() else NEW_FOLDER_MODE
     workdir = Path(tempfile.mkdtemp(prefix=".cvat-export-", dir=out.parent))
     try:
         pending: list[tuple[str, ImageOut]] = []
@@ -159,7 +170,7 @@ def export_cvat_task(store: MaskStore, out: str | Path, *, video_ids: Sequence[s
         pending.sort(key=lambda t: t[0])
         images = [ImageOut(k, im.name, im.size_hw, im.masks, im.tags) for k, (_, im) in enumerate(pending)]
         (workdir / "annotations.xml").write_bytes(images_to_cvat_xml(
-            images, task_name=task_name or out.stem, label=label, dumped=utc_now()))
+            images, task_name=task_name, label=label, dumped=utc_now()))
         (workdir / "labels.json").write_text(json.dumps(cvat_labels_json(label), indent=2) + "\n")
         if as_zip:
             with atomic_path(out) as tmp_zip, zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -167,9 +178,8 @@ def export_cvat_task(store: MaskStore, out: str | Path, *, video_ids: Sequence[s
                     if p.is_file():
                         zf.write(p, p.relative_to(workdir).as_posix())
         else:
-            out.mkdir(parents=True, exist_ok=True)
-            for p in sorted(workdir.iterdir()):
-                os.replace(p, out / p.name)
+            os.chmod(workdir, mode)
+            os.replace(workdir, out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return ExportReport(out, len(selection), len(images), n_masks, n_empty)
