@@ -7,6 +7,11 @@ correlation (translation only: pans and shake; zooms are not modelled). At most 
 frames, evenly spread over the video, are kept for the median (as uint8; the median is taken in
 bands of rows), so memory stays bounded for long videos.
 
+The same samples also give the *screen-locked* pixels (:meth:`BackgroundModel.overlay`): those
+that keep their colour in image coordinates in nearly every sample, a broadcast overlay (a
+scoreboard, a logo) while the camera pans, or any still background when it does not. A pixel
+that shows that colour now is not the athlete, whose suit may be the scoreboard's black.
+
 Example:
     >>> frames = [np.full((8, 8, 3), 50, np.uint8) for _ in range(5)]
     >>> bg = BackgroundModel.estimate(frames)
@@ -20,6 +25,28 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
+
+
+STATIC_TOL = 16     # max-over-channels colour difference (0-255) that still counts as unchanged
+STATIC_SHARE = 0.95  # share of the samples a screen-locked pixel keeps its colour in
+MIN_STATIC_SAMPLES = 8  # fewer samples tell nothing about what stays put
+
+
+def _screen_static(frames: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-pixel median of ``frames`` in image coordinates and where it holds (see the class)."""
+    if len(frames) < MIN_STATIC_SAMPLES:
+        return None, None
+    h, w = frames[0].shape[:2]
+    med = np.empty((h, w, 3), np.uint8)
+    static = np.empty((h, w), bool)
+    band = max(1, (8 << 20) // max(len(frames) * w * 3, 1))
+    for r0 in range(0, h, band):
+        stack = np.stack([f[r0:r0 + band] for f in frames])
+        m = np.median(stack, axis=0).astype(np.uint8)
+        near = np.abs(stack.astype(np.int16) - m.astype(np.int16)).max(axis=-1) <= STATIC_TOL
+        med[r0:r0 + band] = m
+        static[r0:r0 + band] = near.mean(axis=0) >= STATIC_SHARE
+    return med, static
 
 
 def _best_shift(ref: np.ndarray, cur: np.ndarray, candidates: list[tuple[int, int]]) -> tuple[int, int]:
@@ -47,12 +74,17 @@ class BackgroundModel:
         median: ``(PH, PW, 3)`` float32 median colour (NaN where no sample covers the pixel).
         spread: ``(PH, PW)`` float32 median absolute deviation (max over channels).
         size_hw: frame size.
+        screen_median: ``(H, W, 3)`` uint8 per-pixel median in image coordinates, or ``None``.
+        screen_static: ``(H, W)`` bool, within ``STATIC_TOL`` of ``screen_median`` in at least
+            ``STATIC_SHARE`` of the samples (``None``: not estimated).
     """
 
     offsets_xy: np.ndarray
     median: np.ndarray
     spread: np.ndarray
     size_hw: tuple[int, int]
+    screen_median: np.ndarray | None = None
+    screen_static: np.ndarray | None = None
 
     @classmethod
     def estimate(cls, frames_rgb: Iterable[np.ndarray], max_samples: int = 32) -> "BackgroundModel":
@@ -121,8 +153,18 @@ class BackgroundModel:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 median[r0:r1] = np.nanmedian(stack, axis=0)
                 spread[r0:r1] = np.nanmedian(np.abs(stack - median[r0:r1]), axis=0).max(axis=-1)
+        screen_median, screen_static = _screen_static([f for _, f in kept])
         return cls(offsets_xy=off, median=median, spread=np.nan_to_num(spread, nan=255.0),
-                   size_hw=(h, w))
+                   size_hw=(h, w), screen_median=screen_median, screen_static=screen_static)
+
+    def overlay(self, frame_rgb: np.ndarray, roi_xyxy: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Bool ``(h, w)`` inside ``roi_xyxy``: a screen-locked pixel showing its usual colour."""
+        rx1, ry1, rx2, ry2 = roi_xyxy or (0, 0, self.size_hw[1], self.size_hw[0])
+        if self.screen_static is None or frame_rgb.shape[:2] != self.screen_static.shape:
+            return np.zeros((ry2 - ry1, rx2 - rx1), bool)
+        d = np.abs(frame_rgb[ry1:ry2, rx1:rx2].astype(np.int16)
+                   - self.screen_median[ry1:ry2, rx1:rx2].astype(np.int16)).max(axis=-1)
+        return self.screen_static[ry1:ry2, rx1:rx2] & (d <= STATIC_TOL)
 
     def _window(self, frame_idx: int, roi_xyxy: tuple[int, int, int, int] | None):
         x0, y0 = self.offsets_xy[frame_idx]

@@ -26,3 +26,23 @@ def test_background_model_keeps_a_bounded_sample():
     frames = [np.full((4, 4, 3), t % 7, np.uint8) for t in range(100)]
     bg = BackgroundModel.estimate(iter(frames), max_samples=8)
     assert bg.offsets_xy.shape == (100, 2) and bg.median.shape == (4, 4, 3)
+
+
+def test_a_screen_locked_overlay_is_found_while_the_camera_pans():
+    frames, masks = panned_clip(n=24)  # one sample in 24 may differ (STATIC_SHARE)
+    for f in frames:
+        f[0:8, 40:58] = (20, 40, 230)  # a scoreboard in the block's colour, fixed on the screen
+    frames[3][2:6, 44:50] = (250, 250, 250)  # something passes in front of it once
+    bg = BackgroundModel.estimate(frames)
+    assert bg.screen_static[0:8, 40:58].all()
+    assert not bg.screen_static[20:, :20].any()         # the panned texture moves on the screen
+    assert not bg.screen_static[masks[4]].all()          # so does the block
+    assert bg.overlay(frames[0])[0:8, 40:58].all()
+    over = bg.overlay(frames[3], (40, 0, 58, 8))
+    assert over.shape == (8, 18) and not over[2:6, 4:10].any() and over[6:].all()
+
+
+def test_too_few_samples_find_no_overlay():
+    frames, _ = panned_clip(n=5)
+    bg = BackgroundModel.estimate(frames)
+    assert bg.screen_static is None and not bg.overlay(frames[0]).any()

@@ -8,6 +8,7 @@ import pytest
 from hmtools.pseudo.backends import Backends
 from hmtools.pseudo.base import mask_box_xyxy
 from hmtools.pseudo.classical import ClassicalSegmenter
+from hmtools.pseudo.classical_ops import colour_codes
 from hmtools.pseudo.seeded import SeededParams, SeededSegmenter
 from hmtools.pseudo.settings import PseudoMaskSettings
 from hmtools.pseudo.trackers import MaskPropagationTracker
@@ -115,6 +116,44 @@ def test_two_athletes_in_one_suit_split_contested_pixels():
     res = seg.segment([img], [{1: mask_box_xyxy(a), 2: mask_box_xyxy(b)}], [1])[0]
     assert not (res[1].mask & res[2].mask).any()
     assert _iou(res[1].mask, a) > 0.95 and _iou(res[2].mask, b) > 0.95
+
+
+def test_a_pair_seeded_on_one_frame_is_not_its_own_background():
+    size = (40, 60)
+    img = np.full((*size, 3), 100, np.uint8)
+    a = np.zeros(size, bool)
+    a[10:30, 10:20] = True
+    b = np.zeros(size, bool)
+    b[10:30, 22:32] = True  # within each other's background ring
+    img[a | b] = (200, 30, 30)
+    code = int(colour_codes(img[15:16, 15:16], SeededParams().colour_bits)[0, 0])
+    p_suit = {}
+    for frame_idx in (None, 0):  # seeded apart (no frame) or together on frame 0
+        seg = SeededSegmenter()
+        seg.reset()
+        seg.seed(1, img, a, frame_idx)
+        seg.seed(2, img, b, frame_idx)
+        t = seg.tracks[1]
+        p_suit[frame_idx] = t.fg_hist[code] / (t.fg_hist[code] + t.bg_hist[code])
+    assert p_suit[0] > 0.99 > 0.9 > p_suit[None]
+
+
+def test_a_screen_locked_overlay_in_the_suit_colour_is_left_out():
+    frames, masks = _blob_clip(n=10)
+    for f in frames:
+        f[0:8, 14:40] = (200, 30, 30)  # a scoreboard the suit's colour, touching the search window
+    results = {}
+    for drop in (False, True):
+        seg = SeededSegmenter(SeededParams(drop_overlay=drop))
+        seg.reset()
+        seg.prepare(iter(frames))
+        seg.seed(1, frames[0], masks[0] | False, 0)
+        box = mask_box_xyxy(masks[0])
+        for t in range(1, 4):
+            box = (box[0] + 2, box[1], box[2] + 2, box[3])
+            res = seg.segment([frames[t]], [{1: box}], [t])[0][1]
+        results[drop] = _iou(res.mask, masks[3])
+    assert results[True] > 0.95 > 0.8 > results[False]
 
 
 def test_a_box_start_gets_its_first_mask_from_grabcut():
