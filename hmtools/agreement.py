@@ -37,7 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hmtools.atomic import atomic_savefig
+from hmtools.atomic import atomic_savefig, make_dirs, removed_on_error
 from hmtools.errors import StoreError
 from hmtools.rle import iou, rle_to_mask
 from hmtools.store import MaskStore, VideoDoc
@@ -277,8 +277,12 @@ def run_agreement(store: MaskStore, *, video_ids: Sequence[str] | None = None, t
     from hmtools.review import write_csv
 
     report = agreement_report(store, video_ids, tolerance_px, against=against)
-    if csv_path:
-        write_csv(report.all_rows(), csv_path)
-    if png_path:
-        agreement_png(report, png_path)
+    with removed_on_error() as created:  # a failed write leaves no folder it made
+        for path in (csv_path, png_path):
+            if path:
+                make_dirs(Path(path).parent, created)
+        if csv_path:
+            write_csv(report.all_rows(), csv_path)
+        if png_path:
+            agreement_png(report, png_path)
     return report

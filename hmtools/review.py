@@ -45,7 +45,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from hmtools.atomic import atomic_open, atomic_savefig
+from hmtools.atomic import atomic_open, atomic_savefig, make_dirs, removed_on_error
 from hmtools.review_gain import gain_rank
 from hmtools.review_model import QueueModel, frame_features, load_model
 from hmtools.store import MaskStore, PseudoMask, VideoDoc
@@ -329,8 +329,13 @@ def run_review(store: MaskStore, *, video_ids: Sequence[str] | None = None, stal
         items = review_queue(store, video_ids, include_corrected=include_corrected,
                              include_unflagged=include_unflagged, limit=limit)
     report = ReviewReport(items, stale)
-    if csv_path:
-        report.csv_path = write_csv(report.rows(), csv_path)
-    if png_path and not stale:
-        report.png_path = contact_sheet(store, items[:sheet_n], png_path, frames_root=frames_root)
+    png_path = None if stale else png_path
+    with removed_on_error() as created:  # a failed write leaves no folder it made
+        for path in (csv_path, png_path):
+            if path:
+                make_dirs(Path(path).parent, created)
+        if csv_path:
+            report.csv_path = write_csv(report.rows(), csv_path)
+        if png_path:
+            report.png_path = contact_sheet(store, items[:sheet_n], png_path, frames_root=frames_root)
     return report

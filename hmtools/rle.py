@@ -275,14 +275,19 @@ def validate_counts(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
         lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
         total = int(lengths.sum())
         if total > 2 * _CHUNK_CHARS:
-            cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CHUNK_CHARS, total, _CHUNK_CHARS))
-            bounds = [0, *np.unique(cuts[(cuts > 0) & (cuts < n)]).tolist(), n]
-            try:
-                return np.concatenate([
-                    _validate_chunk(counts[a:b], sizes_hw[a:b], lambda i, a=a: label(a + i))
-                    for a, b in zip(bounds[:-1], bounds[1:])])
+            try:  # the sizes once for the whole batch, not once a chunk
+                sizes, expected = _check_sizes(sizes_hw, label, n)
             except RLEError:
-                pass  # name the string the whole batch's checks would name: run them on all of it
+                sizes = None  # a check before the sizes' may fail first: the whole batch's checks say
+            if sizes is not None:
+                cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CHUNK_CHARS, total, _CHUNK_CHARS))
+                bounds = [0, *np.unique(cuts[(cuts > 0) & (cuts < n)]).tolist(), n]
+                try:
+                    return np.concatenate([
+                        _validate_chunk(counts[a:b], None, lambda i, a=a: label(a + i), (sizes[a:b], expected[a:b]))
+                        for a, b in zip(bounds[:-1], bounds[1:])])
+                except RLEError:
+                    pass  # name the string the whole batch's checks would name: run them on all of it
     return _validate_chunk(counts, sizes_hw, label)
 
 
@@ -301,8 +306,10 @@ _RUN_LIMIT = 2 ** 32
 _INT64_MAX, _INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
-def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], label) -> np.ndarray:
-    """:func:`validate_counts` of one batch in one vectorised pass; ``label(i)`` names string i."""
+def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]] | None, label,
+                    checked_sizes: tuple[list, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`validate_counts` of one batch in one vectorised pass; ``label(i)`` names string i;
+    ``checked_sizes``: :func:`_check_sizes` of the batch, already computed (then ``sizes_hw`` is unused)."""
     n = len(counts)
     lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
     if lengths.min() == 0:
@@ -323,7 +330,7 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], la
         raise RLEError(f"{label(int(np.argmin(complete)))}: counts end in the middle of a run (truncated string)")
     ends = np.flatnonzero(last_char)  # (M,) last character of every number; none spans two strings
     values = _number_values(chars, last_char, ends, string_last, label)
-    sizes, expected = _check_sizes(sizes_hw, label, n)
+    sizes, expected = checked_sizes if checked_sizes is not None else _check_sizes(sizes_hw, label, n)
 
     # Undo the delta coding (run k = value k + run k-2 for k > 2): the numbers of each parity of
     # the global number index form one chain of cumulative sums, and a string's runs of that parity
@@ -375,6 +382,7 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], la
     return np.where(first & 1, sums[0], sums[1]).astype(np.int64, copy=False)
 
 
+_BACK = np.arange(6)  # a number's last character and the five before it
 # The int16 value marking a number of three or more characters (the others lie in [-512, 512)).
 _LONG_NUMBER = np.int16(-32768)
 
@@ -404,6 +412,23 @@ def _number_values(chars: np.ndarray, last_char: np.ndarray, ends: np.ndarray, s
     long_ends = np.flatnonzero(longer)
     long_ends += 2
     at = np.searchsorted(ends, long_ends)  # their places among the numbers
+    # Three to five characters (every run of a mask below 2**24 pixels): their digits gathered at
+    # once. Index -1 or -2 wraps to the batch's end, whose last character ends a number.
+    back = chars.take(long_ends[:, None] - _BACK)  # (K, 6): the last character, then the five before
+    more = back[:, 3:] >= 80
+    four = more[:, 0]
+    five = four & more[:, 1]
+    if not (five & more[:, 2]).any():
+        low = _LOW_BITS.take(back[:, 1:5])
+        v = _LAST_DIGIT.take(back[:, 0])
+        v <<= 5
+        v |= low[:, 0]
+        v <<= 5
+        v |= low[:, 1]
+        v = np.where(four, (v << 5) | low[:, 2], v)
+        values[at] = np.where(five, (v << 5) | low[:, 3], v)
+        return values
+    # Longer (only in RLEs that pycocotools did not write for a mask this size): a walk back.
     # The character ``step`` places before a number's last one is still the number's when it and
     # all characters after it carry the continuation bit. Index -1 wraps to the batch's last
     # character, which ends a number (checked by the caller), so a walk back stops there at the latest.

@@ -46,7 +46,7 @@ TABLE: dict[str, dict[str, dict[str, list[str]]]] = {
     "hmtools": {
         "agreement": {**{k: ["agreement", *v] for k, v in STORE_CASES.items()},
                       "kind-csv": ["agreement", "--store", "{s}", "--csv", "{d}"],
-                      "write": ["agreement", "--store", "{s}", "--csv", "{w}/out/agreement.csv"]},
+                      "write": ["agreement", "--store", "{s}", "--csv", "{w}/out/new/agreement.csv"]},
         "correct": {**{k: ["correct", *v] for k, v in STORE_CASES.items()},
                     "read": ["correct", "--store", "{s}"]},
         "export-cvat": {**{k: ["export-cvat", *v, "{w}/out/task"] for k, v in STORE_CASES.items()},
@@ -82,7 +82,7 @@ TABLE: dict[str, dict[str, dict[str, list[str]]]] = {
                                   "--store", "{w}/new-store", "--no-progress"]},
         "review": {**{k: ["review", *v] for k, v in STORE_CASES.items()},
                    "kind-csv": ["review", "--store", "{s}", "--csv", "{d}"],
-                   "write": ["review", "--store", "{s}", "--all", "--csv", "{w}/out/queue.csv"]},
+                   "write": ["review", "--store", "{s}", "--all", "--csv", "{w}/out/new/queue.csv"]},
         "revert": {**{k: ["revert", "{v}", "{fr}", *v] for k, v in STORE_CASES.items()},
                    "write": ["revert", "{v}", "{fr}", "--store", "{s}"]},
         "stats": {**{k: ["stats", *v] for k, v in STORE_CASES.items()},

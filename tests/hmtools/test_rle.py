@@ -392,6 +392,15 @@ def test_validate_counts_chunked_batch_names_the_same_string(monkeypatch):
         validate_counts(counts, [(4, 4)] * 40, where=[f"#{i}" for i in range(40)])
     counts[3] = _good()
     assert validate_counts(counts, [(4, 4)] * 40).tolist() == [4] * 40
+    # The sizes are checked once for the whole batch, yet a bad size still ranks after a too-long number.
+    sizes = [(4, 4)] * 40
+    sizes[30] = (0, 4)
+    counts[5] = "o" * 20 + "0"
+    with pytest.raises(RLEError, match="^#5: counts hold a run too long"):
+        validate_counts(counts, sizes, where=[f"#{i}" for i in range(40)])
+    counts[5] = _good()
+    with pytest.raises(RLEError, match=r"^#30: size must be positive, got \[0, 4\]"):
+        validate_counts(counts, sizes, where=[f"#{i}" for i in range(40)])
 
 
 def test_validate_counts_person_masks_at_full_size():
