@@ -276,6 +276,10 @@ class Trainer:
             line["sap_warmup"] = self.warmup
         if self.notices:
             line["notices"], self.notices = self.notices, []  # once per run
+        if self.epoch == self.cfg.epochs and self.cfg.head_refit_steps:
+            from fineparser.head_refit import refit_heads
+
+            line["head_refit"] = refit_heads(self)
         improved = False
         if self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs:
             result = self.evaluate()

@@ -92,6 +92,10 @@ class ExemplarChooser:
     def has_exemplar(self, row: int) -> bool:
         return bool(self._select(row, 1, 0))
 
+    def candidates(self, row: int) -> list[int]:
+        """Every pool row that :meth:`__call__` may draw for ``row``, in pool order."""
+        return sorted(self._select(row, len(self.pool), 0), key=self._pos.__getitem__)
+
     def __call__(self, row: int, rng: np.random.Generator) -> int:
         picked = self._select(row, 1, int(rng.integers(2 ** 31)))
         if not picked:

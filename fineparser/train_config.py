@@ -100,6 +100,9 @@ class TrainConfig:
             before the first epoch (:mod:`fineparser.attention_warmup`); 0: none. Without masks
             (``masks=none``) or without SAP there is nothing to learn and it is skipped.
         lr_sap_warmup: Adam learning rate of those steps.
+        head_refit_steps: After the last epoch, steps that train the decoder and the regressor on
+            frozen snippet features of the training clips (:mod:`fineparser.head_refit`); 0: none.
+        head_refit_batch, head_refit_lr: Pairs per refit step; its Adam rate (cosine to 1%).
         min_lr_ratio: Cosine floor as a fraction of each group's learning rate.
         step_epochs: Period of the ``step`` schedule.
         step_gamma: Factor of the ``step`` schedule.
@@ -169,6 +172,9 @@ class TrainConfig:
     warmup_lr_init: float | None = None
     sap_warmup_steps: int = 0
     lr_sap_warmup: float = 3e-3
+    head_refit_steps: int = 0
+    head_refit_batch: int = 32
+    head_refit_lr: float = 1e-3
     min_lr_ratio: float = 0.01
     step_epochs: int = 50
     step_gamma: float = 0.1
@@ -210,10 +216,10 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 fail(name, f"one of {allowed}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "nan_patience", "eval_every", "grad_accum"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "head_refit_batch", "nan_patience", "eval_every", "grad_accum"):
             if getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
-        for name in ("effective_batch_size", "warmup_epochs", "sap_warmup_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
+        for name in ("effective_batch_size", "warmup_epochs", "sap_warmup_steps", "head_refit_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
             if getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
         if self.effective_batch_size and self.grad_accum != 1:
@@ -222,8 +228,8 @@ class TrainConfig:
 
         if self.recipe not in RECIPES:
             fail("recipe", f"one of {sorted(RECIPES)}")
-        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap", "lr_sap_warmup", "min_lr",
-                     "warmup_lr_init"):
+        for name in ("lr_i3d", "lr_tau", "lr_sve", "lr_heads", "lr_sap", "lr_sap_warmup", "head_refit_lr",
+                     "min_lr", "warmup_lr_init"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 fail(name, "a learning rate > 0")
         for name in ("weight_decay", "grad_clip"):
