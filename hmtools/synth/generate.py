@@ -21,7 +21,9 @@ official loaders; we store the judge scores there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import pickle
@@ -208,11 +210,47 @@ def _prepare(out: Path, overwrite: bool) -> None:
             elif path.exists() or path.is_symlink():
                 path.unlink()
 
+_ENCODE_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+
+
+def _clip_folders(out: Path, plan: ClipPlan) -> list[Path]:
+    """Frames, masks and instances folders of one clip."""
+    rel = Path(plan.competition) / str(plan.idx)
+    return [out / FRAMES_DIR / rel, out / MASKS_DIR / rel, out / INSTANCES_DIR / rel]
+
+
+def _clip_files(folders: list[Path], plan: ClipPlan) -> list[Path]:
+    """Every file :func:`_write_clip` writes for ``plan`` into ``folders``."""
+    stems = [name[:-4] for name in plan.frame_names()]
+    return [folders[0] / f"{stem}.jpg" for stem in stems] + [
+        folder / f"{stem}.png" for folder in folders[1:] for stem in stems]
+
+
+def _write_clip(job: tuple[ClipPlan, int, list[Path], bool], size_hw: tuple[int, int], bg_base: int
+                ) -> tuple[list, list[RenderedFrame]]:
+    """Render clip ``i`` and write its frames and masks; returns its per-frame athlete boxes and
+    its frames when it goes into the preview. Runs in a worker process with ``--workers``: the
+    clip's pixels depend only on its plan and seeds, so the files are the same bytes either way."""
+    plan, i, folders, keep = job
+    boxes, kept = [], []
+    for name, frame in zip(plan.frame_names(), render_clip(
+            plan, size_hw, clip_seed(bg_base, "background", i))):
+        stem = name[:-4]
+        jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        (folders[0] / name).write_bytes(jpg.tobytes())
+        mask = ((frame.instances > 0) * 255).astype(np.uint8)
+        (folders[1] / f"{stem}.png").write_bytes(cv2.imencode(".png", mask, _ENCODE_PNG)[1].tobytes())
+        (folders[2] / f"{stem}.png").write_bytes(cv2.imencode(".png", frame.instances, _ENCODE_PNG)[1].tobytes())
+        boxes.append(_boxes(frame.instances, len(plan.athletes)))
+        if keep:
+            kept.append(frame)
+    return boxes, kept
+
 
 def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
              size_hw: tuple[int, int] = (96, 160), frames_range: tuple[int, int] = (40, 70),
              background_seed: int | None = None, overwrite: bool = False, preview: bool = True,
-             progress: bool = True) -> SynthSummary:
+             progress: bool = True, workers: int = 1) -> SynthSummary:
     """Generate the synthetic FineDiving-layout dataset (see the module docstring for files).
 
     Args:
@@ -228,6 +266,7 @@ def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
         overwrite: replace a non-empty folder's synth outputs.
         preview: write ``preview.png``.
         progress: show a progress bar on stderr.
+        workers: processes that render clips (1: in this one); the files are the same bytes.
 
     Returns:
         A :class:`SynthSummary`.
@@ -256,27 +295,27 @@ def generate(out: str | Path, *, n_videos: int = 96, seed: int = 0,
             created.append(path)
             path.write_bytes(data)
 
-        encode_png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-        for i, plan in enumerate(tqdm(plans, desc="synth", unit="clip", disable=not progress)):
-            rel = Path(plan.competition) / str(plan.idx)
-            folders = [out / FRAMES_DIR / rel, out / MASKS_DIR / rel, out / INSTANCES_DIR / rel]
+        jobs = []
+        for i, plan in enumerate(plans):
+            folders = _clip_folders(out, plan)
             for folder in folders:
                 make_dirs(folder, created)
-            boxes, kept = [], []
-            for name, frame in zip(plan.frame_names(), render_clip(
-                    plan, size_hw, clip_seed(bg_base, "background", i))):
-                stem = name[:-4]
-                jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
-                put(folders[0] / name, jpg.tobytes())
-                mask = ((frame.instances > 0) * 255).astype(np.uint8)
-                put(folders[1] / f"{stem}.png", cv2.imencode(".png", mask, encode_png)[1])
-                put(folders[2] / f"{stem}.png", cv2.imencode(".png", frame.instances, encode_png)[1])
-                boxes.append(_boxes(frame.instances, len(plan.athletes)))
-                if plan.video_id in preview_ids:
-                    kept.append(frame)
-            if kept:
-                preview_samples.append((plan, kept))
-            truth.append(_truth_entry(plan, boxes))
+            created.extend(_clip_files(folders, plan))  # removed on error, written or not
+            jobs.append((plan, i, folders, plan.video_id in preview_ids))
+        draw = functools.partial(_write_clip, size_hw=size_hw, bg_base=bg_base)
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and len(jobs) > 1:
+                from hmtools.workers import process_pool
+
+                results = stack.enter_context(process_pool(min(workers, len(jobs)))).map(
+                    draw, jobs, chunksize=4)
+            else:
+                results = map(draw, jobs)
+            for (plan, *_), (boxes, kept) in zip(jobs, tqdm(results, total=len(jobs), desc="synth",
+                                                              unit="clip", disable=not progress)):
+                if kept:
+                    preview_samples.append((plan, kept))
+                truth.append(_truth_entry(plan, boxes))
 
         paths = [out / FRAMES_DIR, out / MASKS_DIR, out / INSTANCES_DIR]
         make_dirs(out / ANNOTATIONS_DIR, created)

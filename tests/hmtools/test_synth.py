@@ -40,6 +40,31 @@ def test_same_seed_same_bytes(small, tmp_path):
     assert _files(other)[f"Annotations/{FINE_PKL}"] != first[f"Annotations/{FINE_PKL}"]
 
 
+def test_workers_write_the_same_bytes(small, tmp_path):
+    out, _ = small
+    parallel = tmp_path / "p"
+    generate(parallel, **SMALL, workers=2)
+    first, second = _files(out), _files(parallel)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_a_worker_failure_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    real = Path.write_bytes
+
+    def write_bytes(self, data):  # the third clip's frames fill the disk (in a forked worker)
+        if "Women10m" in str(self):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    with pytest.raises(OSError, match="No space left"):
+        generate(tmp_path / "out", **SMALL, workers=2)
+    assert not (tmp_path / "out").exists()
+
+
 def test_readable_by_the_finediving_reader(small):
     out, summary = small
     plans = {p.video_id: p for p in plan_dataset(6, 3, frames_range=(24, 30))}
