@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the FineDiving metadata fixture and fast store writer
 
-from hmtools.rle import RLE, mask_to_rle, rle_to_mask, validate_counts  # noqa: E402
+from hmtools.rle import RLE, counts_to_runs, decode_counts, mask_to_rle, rle_to_mask, validate_counts  # noqa: E402
 from hmtools.store import MaskStore, PseudoMask, Quality, VideoDoc, doc_from_json, doc_to_json  # noqa: E402
 from hmtools.store.index import build_index  # noqa: E402
 
@@ -137,7 +137,12 @@ def bench_codec(n: int) -> None:
     print(f"  encode  pycocotools {n / t_coco_enc2:9.0f} masks/s   mask_to_rle + .area, .bbox {n / t_hm_enc_ab:6.0f} masks/s"
           f"   overhead {o_enc_ab:+.1f} %  (both read, one mask at a time)")
     print(f"  decode  pycocotools {n / t_coco_dec:9.0f} masks/s   hmtools.rle_to_mask {n / t_hm_dec:9.0f} masks/s"
-          f"   overhead {o_dec:+.1f} %  (bool output)")
+          f"   overhead {o_dec:+.1f} %  (bool output; fresh RLEs keep no runs: pycocotools decodes)")
+    strs = [r.counts for r in rles]
+    t_coco_bare, t_hm_bare, o_bare = paired(lambda: _each(cocomask.decode, cocos),
+                                            lambda: _each(len, decode_counts(strs, [(H, W)] * n)))
+    print(f"  decode  pycocotools {n / t_coco_bare:9.0f} masks/s   hmtools.decode_counts {n / t_hm_bare:7.0f} masks/s"
+          f"   overhead {o_bare:+.1f} %  (bare counts: all checked and parsed at once, np.repeat a mask)")
 
     # Through the store document: JSON + validation of every RLE on read, against bare
     # pycocotools with json and no validation.
@@ -182,6 +187,7 @@ def bench_codec(n: int) -> None:
     t_loads, t_parse, _ = paired(lambda: json.loads(text), lambda: doc_from_json(json.loads(text), "bench"))
     counts = [d[1].rle.counts for d in doc.pseudo]
     t_val = best_of(lambda: validate_counts(counts, [(H, W)] * n), repeat=7)
+    t_runs = best_of(lambda: counts_to_runs(counts, [(H, W)] * n), repeat=7)
     print(f"  store encode (masks -> document JSON)        {n / t_se:7.0f} masks/s vs bare pycocotools+json "
           f"{n / t_be:7.0f}: overhead {o_se:+.1f} % (counts only)")
     print(f"  store encode (masks -> document JSON)        {n / t_se2:7.0f} masks/s vs pycocotools COCO annotations "
@@ -190,9 +196,24 @@ def bench_codec(n: int) -> None:
           f"{n / t_bd:7.0f}: overhead {o_sd:+.1f} %")
     print(f"    of which doc_from_json beyond json.loads {1e6 * (t_parse - t_loads) / n:.1f} us a mask, its "
           f"validate_counts of untrusted RLEs {1e6 * t_val / n:.1f} us a mask "
-          f"({np.mean([len(c) for c in counts]):.0f}-character counts, {n} in one document)")
+          f"({np.mean([len(c) for c in counts]):.0f}-character counts, {n} in one document; "
+          f"with the runs kept, counts_to_runs, {1e6 * t_runs / n:.1f} us)")
 
-    # The training path: RLEs from masks.parquet (checked when the index was built), decoded.
+    # The training path: a clip window's masks from the ClipTable's MaskPack (counts kept from
+    # the store documents), 103 frames at the paper setting: mask by mask through pycocotools
+    # (MaskPack.decode) against one batch (MaskPack.decode_many, what fineparser.dataset uses).
+    from fineparser.sampling import MaskPack
+
+    pack = MaskPack.from_counts(strs, [(H, W)] * n)
+    windows = [list(range(a, a + 103)) for a in range(0, n - 102, 103)]
+    t_pd, t_pm, o_pm = paired(lambda: [_each(pack.decode, w) for w in windows],
+                              lambda: [_each(len, pack.decode_many(w)) for w in windows])
+    k = 103 * len(windows)
+    print(f"  training decode (MaskPack, 103-frame windows)  {k / t_pm:7.0f} masks/s vs MaskPack.decode "
+          f"(pycocotools) {k / t_pd:7.0f}: overhead {o_pm:+.1f} %")
+
+    # Readers of masks.parquet (counts checked when the index was built; no library code decodes
+    # from it): the row-by-row idiom (RLE + rle_to_mask: pycocotools) and one decode_counts batch.
     tmp = Path(tempfile.mkdtemp(prefix="hm_codec_"))
     try:
         store = MaskStore.create(tmp / "s")
@@ -206,9 +227,17 @@ def bench_codec(n: int) -> None:
             for c, h, w in zip(t["counts"].to_pylist(), hs, ws):
                 rle_to_mask(RLE((h, w), c.decode("ascii")))
 
+        def index_decode_batch():
+            t = load_masks_index(store, columns=["counts", "height", "width"], refresh=False)
+            sizes = list(zip(t["height"].to_pylist(), t["width"].to_pylist()))
+            _each(len, decode_counts([c.decode("ascii") for c in t["counts"].to_pylist()], sizes))
+
         t_cd, t_id, o_id = paired(lambda: _each(cocomask.decode, cocos), index_decode)
+        t_cd2, t_ib, o_ib = paired(lambda: _each(cocomask.decode, cocos), index_decode_batch)
         print(f"  index decode (masks.parquet -> masks)         {n / t_id:7.0f} masks/s vs bare pycocotools "
-              f"{n / t_cd:7.0f}: overhead {o_id:+.1f} %")
+              f"{n / t_cd:7.0f}: overhead {o_id:+.1f} % (RLE + rle_to_mask a row)")
+        print(f"  index decode (masks.parquet -> masks)         {n / t_ib:7.0f} masks/s vs bare pycocotools "
+              f"{n / t_cd2:7.0f}: overhead {o_ib:+.1f} % (decode_counts of the column)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -91,8 +91,9 @@ def _resized_clip(table: ClipTable, row: int, params: CropParams
         return frames, None
     refs = table.mask_ref[row]
     masks = np.zeros((table.num_frames, *params.resize_hw), np.uint8)
-    for j in np.flatnonzero(refs >= 0):
-        masks[j] = params.resize(table.masks.decode(int(refs[j])), nearest=True)
+    present = np.flatnonzero(refs >= 0)
+    for j, mask in zip(present, table.masks.decode_many(refs[present])):
+        masks[j] = params.resize(mask, nearest=True)
     return frames, masks
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -116,12 +116,23 @@ class MaskPack:
         return len(self.offsets) - 1
 
     def decode(self, k: int) -> np.ndarray:
-        """Mask k as (H, W) uint8 0/1. Counts were validated when the store document was read."""
+        """Mask k as (H, W) uint8 0/1 (Fortran-ordered). Counts were validated when the store
+        document was read."""
         from pycocotools import mask as cocomask
 
         h, w = (int(v) for v in self.sizes_hw[k])
         counts = self.buffer[self.offsets[k]:self.offsets[k + 1]].tobytes()
         return cocomask.decode({"size": [h, w], "counts": counts})
+
+    def decode_many(self, ks: Sequence[int]) -> Iterator[np.ndarray]:
+        """Masks ``ks`` one by one as :meth:`decode` gives them: their counts parsed (and checked
+        again) in one batch, each decoded with one ``np.repeat`` (:func:`hmtools.rle.decode_counts`,
+        about 8x faster than pycocotools' decoder on person masks)."""
+        from hmtools.rle import decode_counts
+
+        buf, off = self.buffer, self.offsets
+        counts = [buf[off[k]:off[k + 1]].tobytes().decode("ascii") for k in ks]
+        return (m.view(np.uint8) for m in decode_counts(counts, self.sizes_hw[np.asarray(ks, np.int64)].tolist()))
 
 
 @dataclass

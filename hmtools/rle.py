@@ -5,6 +5,9 @@ column-major (Fortran order) and start with a background run. pycocotools' C dec
 input (runs that overflow H*W write past the buffer; runs that fall short leave memory unset), so
 every RLE that comes from a file is checked by :func:`validate_counts` before it is decoded; the
 check is vectorised over many RLEs at once (a whole store document, in cache-sized chunks).
+:func:`counts_to_runs` is the same check handing back the decoded runs: masks are then decoded
+from them with one ``np.repeat`` each (8 us against pycocotools' 72 us on the benchmark's
+person masks), never from unchecked runs.
 
 Example:
     >>> m = np.zeros((4, 4), bool); m[1:3, 1:3] = True
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import FrozenInstanceError
 from itertools import repeat
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from pycocotools import mask as cocomask
@@ -38,6 +41,14 @@ class RLE:
     document stores them) or left out: they are then computed from the counts on first use (one
     pycocotools call each) and kept; :func:`fill_area_bbox` computes them for many RLEs in two calls.
 
+    An RLE read from a store document (or built by :func:`rle_from_counts`) also keeps its
+    checked runs (``_runs``: a read-only ``(R,)`` uint32 view into one array of the whole
+    document's runs, see :func:`checked_rles`), so that :func:`rle_to_mask` decodes it without
+    parsing the counts again. They are a cache, not a field: not compared, hashed, pickled or
+    printed. Memory: 4 bytes a run and a 112-byte view, about 2.7 times the counts string (a
+    464-character person mask: 309 runs, 1.2 kB), and any one RLE of a document keeps the whole
+    document's array alive.
+
     Attributes:
         size_hw: ``(H, W)`` of the mask.
         counts: compressed COCO counts string (ASCII).
@@ -45,7 +56,7 @@ class RLE:
         bbox_xywh: tight box ``(x, y, w, h)`` in pixels, ``(0, 0, 0, 0)`` for an empty mask.
     """
 
-    __slots__ = ("size_hw", "counts", "_area", "_bbox_xywh")
+    __slots__ = ("size_hw", "counts", "_area", "_bbox_xywh", "_runs")
 
     def __init__(self, size_hw: tuple[int, int], counts: str, area: int | None = None,
                  bbox_xywh: tuple[int, int, int, int] | None = None):
@@ -54,6 +65,7 @@ class RLE:
         _set_counts(self, counts)
         _set_area(self, area)
         _set_bbox_xywh(self, bbox_xywh)
+        _set_runs(self, None)
 
     @property
     def area(self) -> int:
@@ -102,16 +114,19 @@ _set_size_hw = RLE.size_hw.__set__
 _set_counts = RLE.counts.__set__
 _set_area = RLE._area.__set__
 _set_bbox_xywh = RLE._bbox_xywh.__set__
+_set_runs = RLE._runs.__set__
 
 
 def checked_rles(size_hw: tuple[int, int], counts: Sequence[str], areas: Iterable[int],
-                 bboxes_xywh: Iterable[tuple[int, int, int, int]]) -> list[RLE]:
+                 bboxes_xywh: Iterable[tuple[int, int, int, int]], runs: Iterable[np.ndarray] | None = None
+                 ) -> list[RLE]:
     """RLEs of one size from fields already checked (:func:`validate_counts` gave the areas), built
     in C-level passes over the lists instead of one ``__init__`` call a mask (a store document
-    builds one a mask: this takes a third of the time)."""
+    builds one a mask: this takes a third of the time). ``runs``: each RLE's checked runs, as
+    :func:`counts_to_runs` split them (kept for :func:`rle_to_mask`), or None."""
     rles = list(map(object.__new__, repeat(RLE, len(counts))))
     for set_field, values in ((_set_size_hw, repeat(size_hw)), (_set_counts, counts), (_set_area, areas),
-                              (_set_bbox_xywh, bboxes_xywh)):
+                              (_set_bbox_xywh, bboxes_xywh), (_set_runs, repeat(None) if runs is None else runs)):
         deque(map(set_field, rles, values), maxlen=0)
     return rles
 
@@ -165,16 +180,79 @@ def _from_coco(coco: dict) -> RLE:
 
 
 def rle_to_mask(rle: RLE) -> np.ndarray:
-    """Decode one RLE to an ``(H, W)`` bool array. The RLE must be valid (see :func:`rle_from_counts`)."""
+    """Decode one RLE to an ``(H, W)`` bool array, Fortran-ordered and writeable (pycocotools'
+    layout). The RLE must be valid (see :func:`rle_from_counts`); one read from a store document
+    or built by :func:`rle_from_counts` is decoded from the runs its check kept (one
+    ``np.repeat``), any other by pycocotools."""
+    if rle._runs is not None:
+        return _runs_to_mask(rle._runs, rle.size_hw)
     # pycocotools takes the str counts and the size tuple as they are: no to_coco() copy.
     return cocomask.decode({"size": rle.size_hw, "counts": rle.counts}).view(bool)  # 0/1 uint8 -> bool, no copy
 
 
 def rles_to_masks(rles: Sequence[RLE]) -> np.ndarray:
-    """Decode RLEs of one size to ``(N, H, W)`` bool."""
+    """Decode RLEs of one size to ``(N, H, W)`` bool (each ``(H, W)`` plane Fortran-ordered, as
+    pycocotools gives them): the counts are checked and parsed in one batch, then decoded with one
+    ``np.repeat``.
+
+    Raises:
+        ValueError: no RLEs, or RLEs of different sizes.
+    """
     if not rles:
         raise ValueError("rles_to_masks needs at least one RLE")
-    return cocomask.decode([{"size": r.size_hw, "counts": r.counts} for r in rles]).transpose(2, 0, 1).view(bool)
+    size = rles[0].size_hw
+    if any(r.size_hw != size for r in rles):
+        raise ValueError(f"rles_to_masks needs RLEs of one size, got {sorted({r.size_hw for r in rles})}")
+    _, runs, n_runs = counts_to_runs([r.counts for r in rles], [size] * len(rles))
+    return _runs_to_masks(runs, n_runs, size)
+
+
+def decode_counts(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
+                  where: Sequence[str] | None = None) -> Iterator[np.ndarray]:
+    """Check compressed counts strings at once, then decode them one by one to ``(H, W)`` bool
+    masks (Fortran-ordered, writeable, as :func:`rle_to_mask` gives them): one batch parse for
+    all, one ``np.repeat`` a mask, and only the mask at hand is dense.
+
+    Example:
+        >>> [int(m.sum()) for m in decode_counts([mask_to_rle(np.eye(3, dtype=bool)).counts], [(3, 3)])]
+        [3]
+
+    Raises:
+        RLEError: for the first invalid string, as :func:`validate_counts`, before any mask is decoded.
+    """
+    _, runs, n_runs = counts_to_runs(counts, sizes_hw, where)
+    return map(_runs_to_mask, split_runs(runs, n_runs), sizes_hw)
+
+
+# 0, 1, 0, 1, ...: the value of each run of a mask; grown when a mask has more runs.
+_alternating = np.resize(np.array([0, 1], np.uint8), 4096)
+
+
+def _run_values(n: int) -> np.ndarray:
+    """(n,) uint8 0, 1, 0, 1, ... (a view of a shared array: read it, never write it)."""
+    global _alternating
+    if n > _alternating.size:
+        _alternating = np.resize(np.array([0, 1], np.uint8), 2 * n)
+    return _alternating[:n]
+
+
+def _runs_to_mask(runs: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` bool from one mask's checked runs (they sum to H*W, none negative)."""
+    h, w = size_hw
+    # COCO runs are column-major: the (W, H) C-order array, transposed, is pycocotools' Fortran-ordered (H, W).
+    return np.repeat(_run_values(runs.size), runs).view(bool).reshape(w, h).T
+
+
+def _runs_to_masks(runs: np.ndarray, n_runs: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """``(N, H, W)`` bool from the checked runs of N masks of one size, one after another
+    (``n_runs``: (N,) runs of each). A mask's runs alternate from background at its own start: a
+    zero-length run after each mask with an odd number of runs keeps the next one's parity."""
+    odd = np.flatnonzero(n_runs & 1)
+    if odd.size:
+        runs = np.insert(runs, np.cumsum(n_runs)[odd], 0)
+    h, w = size_hw
+    flat = np.repeat(_run_values(runs.size), runs)
+    return flat.view(bool).reshape(n_runs.size, w, h).transpose(0, 2, 1)
 
 
 def empty_rle(size_hw: tuple[int, int]) -> RLE:
@@ -215,8 +293,11 @@ def rle_from_counts(counts: str, size_hw: Sequence[int], *, where: str = "RLE") 
         RLEError: naming ``where`` when the string is not valid compressed COCO RLE of ``size_hw``.
     """
     size = _check_size(size_hw, where)
-    area = validate_counts([counts], [size], where=[where])
-    return RLE(size, counts, int(area[0]))
+    area, runs, _ = counts_to_runs([counts], [size], where=[where])
+    rle = RLE(size, counts, int(area[0]))
+    runs.flags.writeable = False
+    _set_runs(rle, runs)  # kept for rle_to_mask (see RLE)
+    return rle
 
 
 def _check_size(size_hw: Sequence[int], where: str) -> tuple[int, int]:
@@ -264,9 +345,46 @@ def validate_counts(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
     Raises:
         RLEError: for the first invalid string, naming it.
     """
+    return _checked(counts, sizes_hw, where, False)
+
+
+def counts_to_runs(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
+                   where: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`validate_counts` that also hands back the decoded runs, all strings' one after another.
+
+    The same checks, errors and order; the runs come from the same pass (about 1.6 us more for
+    a 309-run mask). :func:`split_runs` cuts them per string.
+
+    Example:
+        >>> areas, runs, n_runs = counts_to_runs([_encode_counts_string([0, 2, 2])], [(2, 2)])
+        >>> areas.tolist(), runs.tolist(), n_runs.tolist()
+        ([2], [0, 2, 2], [3])
+
+    Returns:
+        ``(areas, runs, n_runs)``: ``(n,)`` int64 foreground areas, ``(M,)`` uint32 runs (each
+        string's sum to its H*W; a string's first run is background, 0 when the mask starts
+        with foreground), ``(n,)`` int64 runs of each string.
+
+    Raises:
+        RLEError: for the first invalid string, naming it.
+    """
+    return _checked(counts, sizes_hw, where, True)
+
+
+def split_runs(runs: np.ndarray, n_runs: np.ndarray) -> list[np.ndarray]:
+    """:func:`counts_to_runs`' runs cut into one ``(R_i,)`` view per string; ``runs`` is made
+    read-only first, so that no mask's cached runs can be changed through a view."""
+    runs.flags.writeable = False
+    return np.split(runs, np.cumsum(n_runs[:-1]))
+
+
+def _checked(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]], where: Sequence[str] | None,
+             want_runs: bool):
+    """:func:`validate_counts` (``want_runs`` False) or :func:`counts_to_runs` (True)."""
     n = len(counts)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, np.zeros(0, dtype=np.uint32), empty.copy()) if want_runs else empty
 
     def label(i: int) -> str:
         return where[i] if where is not None else f"RLE #{i}"
@@ -283,12 +401,16 @@ def validate_counts(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]],
                 cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CHUNK_CHARS, total, _CHUNK_CHARS))
                 bounds = [0, *np.unique(cuts[(cuts > 0) & (cuts < n)]).tolist(), n]
                 try:
-                    return np.concatenate([
-                        _validate_chunk(counts[a:b], None, lambda i, a=a: label(a + i), (sizes[a:b], expected[a:b]))
-                        for a, b in zip(bounds[:-1], bounds[1:])])
+                    parts = [_validate_chunk(counts[a:b], None, lambda i, a=a: label(a + i),
+                                             (sizes[a:b], expected[a:b]), want_runs)
+                             for a, b in zip(bounds[:-1], bounds[1:])]
                 except RLEError:
                     pass  # name the string the whole batch's checks would name: run them on all of it
-    return _validate_chunk(counts, sizes_hw, label)
+                else:
+                    if want_runs:
+                        return tuple(np.concatenate(p) for p in zip(*parts))
+                    return np.concatenate(parts)
+    return _validate_chunk(counts, sizes_hw, label, None, want_runs)
 
 
 def _digit_table(last: bool) -> np.ndarray:
@@ -307,9 +429,10 @@ _INT64_MAX, _INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
 def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]] | None, label,
-                    checked_sizes: tuple[list, np.ndarray] | None = None) -> np.ndarray:
+                    checked_sizes: tuple[list, np.ndarray] | None = None, want_runs: bool = False):
     """:func:`validate_counts` of one batch in one vectorised pass; ``label(i)`` names string i;
-    ``checked_sizes``: :func:`_check_sizes` of the batch, already computed (then ``sizes_hw`` is unused)."""
+    ``checked_sizes``: :func:`_check_sizes` of the batch, already computed (then ``sizes_hw`` is unused);
+    ``want_runs``: return :func:`counts_to_runs`' triple instead of the areas."""
     n = len(counts)
     lengths = np.fromiter(map(len, counts), dtype=np.int64, count=n)
     if lengths.min() == 0:
@@ -360,7 +483,7 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]] | N
         chain[-1] = _INT64_MAX if chain.dtype != object else chain[:-1].max()
         negative |= has & (np.minimum.reduceat(chain, start) < before)
         sums.append(np.where(has, total, 0))
-        chains.append((chain, start, before, has))
+        chains.append((chain, start, before, has, count))
     if negative.any():
         raise RLEError(f"{label(int(np.argmax(negative)))}: counts decode to a negative run")
     # No run is negative, so the sums are exact (no int64 wrap: a number has at most 7 characters
@@ -370,7 +493,7 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]] | N
     wrong = totals != expected
     if wrong.any() or int(expected.max()) >= _RUN_LIMIT:
         too_long = np.zeros(n, dtype=bool)
-        for chain, start, before, has in chains:
+        for chain, start, before, has, _ in chains:
             chain[-1] = _INT64_MIN if chain.dtype != object else chain[:-1].min()
             too_long |= has & (np.maximum.reduceat(chain, start) - before >= _RUN_LIMIT)
         if too_long.any():
@@ -379,7 +502,15 @@ def _validate_chunk(counts: Sequence[str], sizes_hw: Sequence[Sequence[int]] | N
         bad = int(np.argmax(wrong))
         raise RLEError(f"{label(bad)}: runs sum to {totals[bad]}, expected H*W = "
                        f"{sizes[bad][0]}x{sizes[bad][1]} = {expected[bad]}")
-    return np.where(first & 1, sums[0], sums[1]).astype(np.int64, copy=False)
+    areas = np.where(first & 1, sums[0], sums[1]).astype(np.int64, copy=False)
+    if not want_runs:
+        return areas
+    # Every check passed: each run lies in [0, 2**32). A string's runs of one parity are its
+    # chain's cumulative sums minus the sum before the string.
+    runs = np.empty(m, dtype=np.uint32)
+    for parity, (chain, _, before, _, count) in enumerate(chains):
+        runs[parity::2] = chain[1:-1] - np.repeat(before, count)
+    return areas, runs, numbers_to - first
 
 
 _BACK = np.arange(6)  # a number's last character and the five before it

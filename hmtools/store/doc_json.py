@@ -2,7 +2,8 @@
 
 The layout is specified by ``annotations/schema/video.schema.json`` and documented in
 ``annotations/FORMAT.md``; :func:`doc_from_json` checks it by hand (fast, precise messages naming
-the file and the JSON path) and validates every RLE with :func:`hmtools.rle.validate_counts`.
+the file and the JSON path) and validates every RLE with :func:`hmtools.rle.counts_to_runs`, whose
+runs each RLE keeps for a fast decode (4 bytes a run; see :class:`hmtools.rle.RLE`).
 
 Example:
     >>> doc_from_json(doc_to_json(doc), "videos/01__10.json") == doc   # doctest: +SKIP
@@ -18,7 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from hmtools.errors import StoreError
-from hmtools.rle import RLE, checked_rles, fill_area_bbox, validate_counts
+from hmtools.rle import RLE, checked_rles, counts_to_runs, fill_area_bbox, split_runs, validate_counts
 from hmtools.store.document import VideoDoc
 from hmtools.store.layers import Layer
 from hmtools.store.records import (QUALITY_FIELDS, Correction, Flag, Producer, PseudoMask, Quality, TrackedObject,
@@ -175,7 +176,9 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
         layer, i, obj_id = places[k]
         r.fail(f"$.layers.{layer}.frames[{i}].{obj_id}", "expected an object with a 'counts' string")
     labels = _EntryLabels(where, frames, places)
-    areas = validate_counts(counts, [(h, w)] * len(masks), where=labels).tolist()
+    # The runs of the check are kept by each RLE: rle_to_mask decodes from them (see RLE).
+    areas, runs, n_runs = counts_to_runs(counts, [(h, w)] * len(masks), where=labels)
+    areas = areas.tolist()
     stored = _fields(masks, "area")
     if stored != areas:
         k = next(k for k, (s, a) in enumerate(zip(stored, areas)) if s != a)
@@ -199,7 +202,7 @@ def doc_from_json(data: Any, where: str) -> VideoDoc:
     except StoreError as err:
         r.fail("$.video_id", str(err))
     size = doc.size_hw
-    rles = checked_rles(size, counts, areas, map(tuple, bboxes))
+    rles = checked_rles(size, counts, areas, map(tuple, bboxes), split_runs(runs, n_runs))
     values = _pseudo_masks(masks[:n_pseudo], rles[:n_pseudo], labels)
     for k in range(n_pseudo, len(masks)):
         m = masks[k]

@@ -90,3 +90,18 @@ def test_validation_hold_out_is_per_action_type_and_deterministic(tiny_table):
     assert sorted(keep.action_types[r] for r in keep.indices("train")) == ["107B"] * 2 + ["407C"] * 2
     with pytest.raises(ValueError, match="val_share"):
         hold_out_validation(keep, 1.0)
+
+
+def test_mask_pack_decode_many_is_decode():
+    rng = np.random.default_rng(3)
+    masks = [rng.random((int(rng.integers(1, 9)), int(rng.integers(1, 9)))) < 0.5 for _ in range(30)]
+    masks += [np.zeros((4, 6), bool), np.ones((6, 4), bool)]
+    pack = MaskPack.from_counts([mask_to_rle(m).counts for m in masks], [m.shape for m in masks])
+    ks = [5, 0, 31, 5, 30, 17]
+    got = list(pack.decode_many(np.array(ks)))
+    assert len(got) == len(ks)
+    for k, m in zip(ks, got):
+        ref = pack.decode(k)
+        assert m.dtype == ref.dtype == np.uint8 and m.shape == ref.shape and m.flags.f_contiguous
+        assert np.array_equal(m, ref) and m.flags.writeable
+    assert list(pack.decode_many([])) == []

@@ -1,13 +1,16 @@
 """hmtools.rle: round trips against pycocotools, Fortran order, areas, validation of untrusted counts."""
 
+import pickle
+
 import numpy as np
 import pytest
 from pycocotools import mask as cocomask
 
 import hmtools.rle as rle_module
 from hmtools.errors import RLEError
-from hmtools.rle import (RLE, _encode_counts_string, areas, empty_rle, fill_area_bbox, iou, mask_to_rle,
-                         masks_to_rles, rle_from_counts, rle_to_mask, rles_to_masks, union, validate_counts)
+from hmtools.rle import (RLE, _encode_counts_string, areas, counts_to_runs, decode_counts, empty_rle, fill_area_bbox,
+                         iou, mask_to_rle, masks_to_rles, rle_from_counts, rle_to_mask, rles_to_masks, union,
+                         validate_counts)
 
 
 def _masks():
@@ -431,3 +434,123 @@ def test_validate_counts_sizes_and_defaults():
     with pytest.raises(RLEError, match="^RLE #1: size must be positive"):
         validate_counts(counts, [(4, 4), (0, 5)])
     assert validate_counts([], []).tolist() == []
+
+
+# -- decoding from the checked runs (np.repeat) against pycocotools ------------------------------
+
+def _decode_cases():
+    """Masks whose runs stress the decoder: odd shapes, empty, full, 1xN and Nx1, foreground first
+    (first run 0), runs longer than 2**16, odd and even numbers of runs, random shapes."""
+    rng = np.random.default_rng(20)
+    cases = list(_masks().values())
+    cases += [np.zeros((1, 1), bool), np.ones((1, 1), bool), np.ones((1, 9), bool), np.zeros((9, 1), bool),
+              np.array([[1, 0, 1, 1, 0]], bool), np.array([[1], [1], [0], [1]], bool)]
+    long_runs = np.zeros((300, 301), bool)  # a background run of 2 * 300 * 150 + 7 pixels, then foreground
+    long_runs[7:, 150:] = True
+    cases += [long_runs, ~long_runs, np.ones((257, 300), bool)]
+    for _ in range(200):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        m = rng.random((h, w)) < rng.random()
+        if rng.random() < 0.3:
+            m.flat[0] = True  # foreground first
+        cases.append(m)
+    return cases
+
+
+def _coco_decode(counts: str, size_hw) -> np.ndarray:
+    return cocomask.decode({"size": list(size_hw), "counts": counts.encode("ascii")})
+
+
+def _same_array(ours: np.ndarray, ref: np.ndarray) -> None:
+    """Equal to pycocotools' 0/1 uint8 array, as bool, in its layout; writeable."""
+    assert ours.dtype == bool and ours.shape == ref.shape
+    # The same memory layout (a stride along an axis of length 1 is never used).
+    assert [s for s, n in zip(ours.strides, ours.shape) if n > 1] == [s for s, n in zip(ref.strides, ref.shape) if n > 1]
+    assert ours.flags.f_contiguous == ref.flags.f_contiguous and ours.flags.c_contiguous == ref.flags.c_contiguous
+    assert ours.flags.writeable
+    assert np.array_equal(ours.view(np.uint8), ref)
+
+
+def test_decode_cases_cover_odd_and_even_runs_and_foreground_first():
+    runs = [_runs_of(m) for m in _decode_cases()]
+    assert {len(r) % 2 for r in runs} == {0, 1}
+    assert any(r[0] == 0 for r in runs) and max(max(r) for r in runs) > 2 ** 16
+
+
+def test_counts_to_runs_matches_reference_runs():
+    cases = _decode_cases()
+    counts = [mask_to_rle(m).counts for m in cases]
+    areas_, runs, n_runs = counts_to_runs(counts, [m.shape for m in cases])
+    assert runs.dtype == np.uint32 and n_runs.tolist() == [len(_reference_runs(c)[0]) for c in counts]
+    assert runs.tolist() == [r for c in counts for r in _reference_runs(c)[0]]
+    assert areas_.tolist() == [int(m.sum()) for m in cases]
+
+
+@pytest.mark.parametrize("chunk_chars", [None, 40])
+def test_decoders_match_pycocotools_exactly(chunk_chars, monkeypatch):
+    if chunk_chars is not None:  # a batch checked in many chunks hands back the same runs
+        monkeypatch.setattr(rle_module, "_CHUNK_CHARS", chunk_chars)
+    cases = _decode_cases()
+    counts = [mask_to_rle(m).counts for m in cases]
+    sizes = [m.shape for m in cases]
+    refs = [_coco_decode(c, s) for c, s in zip(counts, sizes)]
+    for m, ours, ref in zip(cases, decode_counts(counts, sizes), refs):
+        _same_array(ours, ref)
+        assert np.array_equal(ours, m)
+    for c, s, ref in zip(counts, sizes, refs):
+        rle = rle_from_counts(c, s)
+        assert rle._runs is not None  # decoded from its checked runs, not by pycocotools
+        _same_array(rle_to_mask(rle), ref)
+        _same_array(rle_to_mask(RLE(s, c)), ref)  # no runs kept: pycocotools
+
+
+def test_rles_to_masks_matches_pycocotools_with_odd_and_even_runs():
+    rng = np.random.default_rng(21)
+    masks = rng.random((40, 7, 5)) < 0.5
+    masks[::3, 0, 0] = True  # foreground first in some
+    masks[5] = False
+    masks[6] = True
+    rles = masks_to_rles(masks)
+    assert {len(_runs_of(m)) % 2 for m in masks} == {0, 1}
+    ours = rles_to_masks(rles)
+    ref = cocomask.decode([r.to_coco() for r in rles]).transpose(2, 0, 1)
+    assert ours.dtype == bool and ours.shape == ref.shape and ours.strides == ref.strides
+    assert np.array_equal(ours, masks) and ours.flags.writeable
+    with pytest.raises(ValueError, match="one size"):
+        rles_to_masks([rles[0], mask_to_rle(np.zeros((5, 7), bool))])
+
+
+def test_decoded_masks_are_fresh_arrays_and_cached_runs_read_only():
+    rle = rle_from_counts(mask_to_rle(np.eye(4, dtype=bool)).counts, (4, 4))
+    first = rle_to_mask(rle)
+    first[:] = True  # a caller may draw into its mask
+    assert np.array_equal(rle_to_mask(rle), np.eye(4, dtype=bool))
+    with pytest.raises(ValueError):
+        rle._runs[0] = 3
+    # The runs are a cache: not compared, hashed, pickled or printed.
+    plain = RLE((4, 4), rle.counts)
+    assert rle == plain and hash(rle) == hash(plain) and repr(rle) == repr(plain)
+    assert pickle.loads(pickle.dumps(rle))._runs is None
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_decode_counts_rejects_what_validate_counts_rejects(seed):
+    rng = np.random.default_rng(200 + seed)
+    n_invalid = 0
+    for trial in range(100):
+        masks = [_random_mask(rng) for _ in range(int(rng.integers(1, 8)))]
+        counts = [mask_to_rle(m).counts for m in masks]
+        sizes = [m.shape for m in masks]
+        i = int(rng.integers(len(counts)))
+        counts[i] = _corrupt(counts[i], rng)
+        where = [f"t{trial} mask {i}" for i in range(len(counts))]
+        ref = _outcome(_reference_validate, counts, sizes, where)
+        try:
+            got = [int(m.sum()) for m in decode_counts(counts, sizes, where)]
+        except RLEError as err:
+            got = f"RLEError: {err}"
+        assert got == ref, counts
+        n_invalid += isinstance(ref, str)
+        one = _outcome(_reference_validate, [counts[i]], [sizes[i]], ["x"])
+        assert _outcome(lambda: [rle_from_counts(counts[i], sizes[i], where="x").area]) == one
+    assert n_invalid > 50

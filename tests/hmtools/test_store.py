@@ -79,6 +79,28 @@ def test_json_round_trip_keeps_everything():
     assert data["layers"]["pseudo"]["frames"][1] is None
 
 
+
+def test_read_rles_decode_from_their_checked_runs_like_pycocotools():
+    from pycocotools import mask as cocomask
+
+    rng = np.random.default_rng(5)
+    doc = VideoDoc.new("01__10", (5, 7), [f"{i:05d}.jpg" for i in range(40)], objects=2)
+    for i in range(40):
+        m = rng.random((5, 7)) < rng.random()
+        m[0, 0] = i % 2 == 0  # foreground first in half of them
+        doc.set_pseudo(i, 1 + i % 2, PseudoMask(mask_to_rle(m)))
+    doc.set_correction(3, 2, Correction(box(0, 1, 0, 1, (5, 7)), "edited", "a", "t", "x"))
+    back = doc_from_json(json.loads(json.dumps(doc_to_json(doc))), "x.json")
+    assert back == doc
+    read = [m.rle for layer in (back.pseudo, back.corrected) for _, _, m in layer.items()]
+    assert len(read) == 41 and all(r._runs is not None for r in read)
+    for r in read:
+        ref = cocomask.decode(r.to_coco())
+        got = rle_to_mask(r)
+        assert got.dtype == bool and got.flags.f_contiguous and got.flags.writeable
+        assert np.array_equal(got.view(np.uint8), ref)
+
+
 ENTRY = {"counts": box(1, 3, 1, 3).counts, "area": 4, "bbox": [1, 1, 2, 2]}
 
 
