@@ -20,6 +20,10 @@ evaluated at its last epoch (no epoch is chosen on the test split).
 
 Run:  .venv/bin/python benchmarks/bench_learning.py [--quick] [--videos 400] [--seeds 3]
 (--quick: 60 clips, one seed, one epoch; a smoke run of every rung.) Prints figures; not a test.
+
+In parallel, one process a seed: make the data once (``--out D --seeds 0``), then run
+``--out D --reuse --first-seed K --seeds 1 --json rK.json`` for each K, and print the table of
+all of them with ``--merge r0.json r1.json r2.json``.
 """
 
 from __future__ import annotations
@@ -120,12 +124,35 @@ def mean_sd(values: list[float]) -> str:
     return f"{np.nanmean(v):6.3f} +- {np.nanstd(v, ddof=1) if len(v) > 1 else 0.0:5.3f}"
 
 
+def print_ladder(ladder: dict) -> None:
+    print(f"split: {ladder['train clips']} train / {ladder['test clips']} test clips; "
+          f"model input {ladder.get('input', '?')}")
+    for name in ("plan ceiling", "mask probe", "Delta = 0"):
+        print(f"  {name:<14} rho {ladder[name]:6.3f}", flush=True)
+
+
+def summarise(results: dict[str, list[dict]], seeds: list[int]) -> None:
+    """The table: mean and sd over seeds per mask mode, and the paired differences."""
+    print(f"\nmodel (demo configuration), test split, {len(seeds)} seed(s) {seeds}: mean +- sd")
+    print(f"  {'masks':<6}{'rho':>16}{'R-L2 x100':>18}{'attention IoU':>18}   per seed (rho)")
+    for m, rs in results.items():
+        print(f"  {m:<6}{mean_sd([r['rho'] for r in rs]):>16}{mean_sd([r['rl2'] for r in rs]):>18}"
+              f"{mean_sd([r['iou'] for r in rs]):>18}   " + " ".join(f"{r['rho']:.3f}" for r in rs))
+    for other in ("none", "pm"):
+        if "gtm" in results and other in results:
+            diff = [a["rho"] - b["rho"] for a, b in zip(results["gtm"], results[other])]
+            print(f"  gtm - {other:<4} rho {mean_sd(diff)} (paired by seed)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="60 clips, 1 seed, 1 epoch")
     parser.add_argument("--videos", type=int, default=400)
     parser.add_argument("--data-seed", type=int, default=1, help="synth seed (the demo uses 0)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="print the table of earlier runs' --json files (same data) and exit")
     parser.add_argument("--masks", default="gtm,pm,none")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra TrainConfig override for every run (repeatable)")
@@ -134,6 +161,12 @@ def main() -> None:
                         help="with --out: use the data and store already there (made by an earlier run)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
+    if args.merge:
+        merged = [json.loads(Path(f).read_text()) for f in args.merge]
+        results = {m: [r for part in merged for r in part["model"].get(m, [])] for m in merged[0]["model"]}
+        print_ladder(merged[0]["ladder"])
+        summarise(results, [s for part in merged for s in part.get("seeds", [])])
+        return
     videos, seeds, overrides = args.videos, args.seeds, list(args.overrides)
     if args.quick:
         videos, seeds, overrides = 60, 1, overrides + ["epochs=1", "eval_every=1"]
@@ -157,29 +190,21 @@ def main() -> None:
                                 [f"data_root={data}", f"store={store}", *overrides])
         mcfg = cfg.model_config()
         ladder = probes(data, mcfg.frame_size_hw, mcfg.num_exemplars)
-        print(f"split: {ladder['train clips']} train / {ladder['test clips']} test clips; "
-              f"model input {mcfg.frame_size_hw[1]}x{mcfg.frame_size_hw[0]}")
-        for name in ("plan ceiling", "mask probe", "Delta = 0"):
-            print(f"  {name:<14} rho {ladder[name]:6.3f}", flush=True)
+        ladder["input"] = f"{mcfg.frame_size_hw[1]}x{mcfg.frame_size_hw[0]}"
+        print_ladder(ladder)
         results: dict[str, list[dict]] = {m: [] for m in modes}
-        for seed in range(seeds):
+        seed_list = list(range(args.first_seed, args.first_seed + seeds))
+        for seed in seed_list:
             for m in modes:
                 r = train_and_eval(data, store, m, seed, root / "runs" / f"{m}_{seed}", overrides)
                 results[m].append(r)
                 print(f"  model {m:<4} seed {seed}: rho {r['rho']:6.3f}  R-L2 {r['rl2']:6.3f}  "
                       f"attention IoU {r['iou']:.3f}  ({r['train_s']:.0f} s)", flush=True)
-        print(f"\nmodel (demo configuration), test split, {seeds} seed(s): mean +- sd")
-        print(f"  {'masks':<6}{'rho':>16}{'R-L2 x100':>18}{'attention IoU':>18}")
-        for m in modes:
-            rs = results[m]
-            print(f"  {m:<6}{mean_sd([r['rho'] for r in rs]):>16}{mean_sd([r['rl2'] for r in rs]):>18}"
-                  f"{mean_sd([r['iou'] for r in rs]):>18}")
-        for other in ("none", "pm"):
-            if "gtm" in results and other in results:
-                diff = [a["rho"] - b["rho"] for a, b in zip(results["gtm"], results[other])]
-                print(f"  gtm - {other:<4} rho {mean_sd(diff)} (paired by seed)")
+        if results and seed_list:
+            summarise(results, seed_list)
         if args.json:
-            Path(args.json).write_text(json.dumps({"ladder": ladder, "model": results}, indent=1))
+            Path(args.json).write_text(json.dumps({"ladder": ladder, "model": results, "seeds": seed_list},
+                                                  indent=1))
 
 
 if __name__ == "__main__":

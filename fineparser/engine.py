@@ -183,6 +183,7 @@ class Trainer:
                     if cfg.ema_decay > 0 else None)
         self.epoch, self.best_rho, self.best_epoch = 0, -math.inf, 0
         self.warmup: dict | None = None  # what the attention warm-up did (first metrics line)
+        self.head_warmup: dict | None = None  # what the head warm-up did (first metrics line)
         if resume is not None:
             self._resume(resume, resume_state)
         self.net = self.model
@@ -235,6 +236,10 @@ class Trainer:
         try:
             if self.epoch == 0 and self.cfg.sap_warmup_steps:
                 self.warmup = self._warm_up_attention()
+            if self.epoch == 0 and self.cfg.head_warmup_steps:
+                from fineparser.head_refit import refit_heads
+
+                self.head_warmup = refit_heads(self, self.cfg.head_warmup_steps)
             while self.epoch < self.cfg.epochs:
                 metrics = self.run_epoch()
         finally:
@@ -274,12 +279,14 @@ class Trainer:
                      "pairs_per_s": round(stats["pairs"] / train_s, 3) if train_s > 0 else None})
         if self.epoch == 1 and self.warmup is not None:
             line["sap_warmup"] = self.warmup
+        if self.epoch == 1 and self.head_warmup is not None:
+            line["head_warmup"] = self.head_warmup
         if self.notices:
             line["notices"], self.notices = self.notices, []  # once per run
         if self.epoch == self.cfg.epochs and self.cfg.head_refit_steps:
             from fineparser.head_refit import refit_heads
 
-            line["head_refit"] = refit_heads(self)
+            line["head_refit"] = refit_heads(self, self.cfg.head_refit_steps)
         improved = False
         if self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs:
             result = self.evaluate()

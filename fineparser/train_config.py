@@ -103,6 +103,9 @@ class TrainConfig:
         head_refit_steps: After the last epoch, steps that train the decoder and the regressor on
             frozen snippet features of the training clips (:mod:`fineparser.head_refit`); 0: none.
         head_refit_batch, head_refit_lr: Pairs per refit step; its Adam rate (cosine to 1%).
+        head_warmup_steps: The same refit once before the first epoch (after the attention
+            warm-up), on the features of the starting backbone, so that the first epochs'
+            gradients reach the backbone through fitted heads; 0: none.
         min_lr_ratio: Cosine floor as a fraction of each group's learning rate.
         step_epochs: Period of the ``step`` schedule.
         step_gamma: Factor of the ``step`` schedule.
@@ -175,6 +178,7 @@ class TrainConfig:
     head_refit_steps: int = 0
     head_refit_batch: int = 32
     head_refit_lr: float = 1e-3
+    head_warmup_steps: int = 0
     min_lr_ratio: float = 0.01
     step_epochs: int = 50
     step_gamma: float = 0.1
@@ -219,7 +223,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "head_refit_batch", "nan_patience", "eval_every", "grad_accum"):
             if getattr(self, name) < 1:
                 fail(name, "an integer >= 1")
-        for name in ("effective_batch_size", "warmup_epochs", "sap_warmup_steps", "head_refit_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
+        for name in ("effective_batch_size", "warmup_epochs", "sap_warmup_steps", "head_refit_steps", "head_warmup_steps", "workers", "max_steps_per_epoch", "save_every", "seed", "threads"):
             if getattr(self, name) < 0:
                 fail(name, "an integer >= 0")
         if self.effective_batch_size and self.grad_accum != 1:

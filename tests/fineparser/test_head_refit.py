@@ -26,7 +26,7 @@ def test_refit_lowers_l_e_and_moves_only_the_heads(tiny_aqa, tmp_path):
     model = trainer.model
     backbone = {name: _state(getattr(model, name)) for name in ("i3d", "sap", "sve")}
     heads = _state(model.regressor)
-    stats = refit_heads(trainer)
+    stats = refit_heads(trainer, trainer.cfg.head_refit_steps)
     assert stats["steps"] == 200 and stats["pairs"] == 1600 and stats["views"] == 2
     assert stats["loss_e_last"] < 0.5 * stats["loss_e_first"], stats  # measured: 16.6 -> 4.2
     for name, before in backbone.items():
@@ -66,7 +66,27 @@ def test_trainer_refits_after_the_last_epoch_only(tiny_aqa, tmp_path):
     assert (run / "curves.png").is_file()
 
 
-@pytest.mark.parametrize("item", ["head_refit_steps=-1", "head_refit_batch=0", "head_refit_lr=0"])
+def test_head_warm_up_runs_once_before_the_first_epoch(tiny_aqa, tmp_path, monkeypatch):
+    import fineparser.head_refit as head_refit
+
+    calls = []
+    real = head_refit.refit_heads
+
+    def spy(trainer, steps):
+        calls.append((trainer.epoch, steps))
+        return real(trainer, steps)
+
+    monkeypatch.setattr(head_refit, "refit_heads", spy)
+    run = tmp_path / "run"
+    train(_cfg(tiny_aqa, run, "epochs=2", "eval_every=1", "head_warmup_steps=6", "head_refit_batch=2",
+               "head_refit_steps=4"))
+    assert calls == [(0, 6), (2, 4)]  # before epoch 1, and after the last
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["head_warmup"]["steps"] == 6 and lines[0]["head_warmup"]["pairs"] == 12
+    assert "head_warmup" not in lines[1] and lines[1]["head_refit"]["steps"] == 4
+
+
+@pytest.mark.parametrize("item", ["head_refit_steps=-1", "head_warmup_steps=-1", "head_refit_batch=0", "head_refit_lr=0"])
 def test_refit_settings_are_checked(item):
     with pytest.raises(ConfigError, match=item.split("=")[0]):
         load_train_config(None, [item])
