@@ -30,6 +30,8 @@ import numpy as np
 STATIC_TOL = 16     # max-over-channels colour difference (0-255) that still counts as unchanged
 STATIC_SHARE = 0.95  # share of the samples a screen-locked pixel keeps its colour in
 MIN_STATIC_SAMPLES = 8  # fewer samples tell nothing about what stays put
+FOLLOW_PX = 2  # the camera's pace may change by this much (pixels per frame, each axis) between frames
+FOLLOW_RANGE = range(-FOLLOW_PX, FOLLOW_PX + 1)
 
 
 def _screen_static(frames: list[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -105,14 +107,21 @@ class BackgroundModel:
             # Phase correlation between consecutive frames proposes the camera motion (sub-pixel,
             # but biased by moving objects and undefined on flat frames); the integer position is
             # then measured against a reference frame, so rounding never accumulates.
-            (dx, dy), _ = cv2.phaseCorrelate(prev_gray, gray, window)
+            # Copies: OpenCV's phaseCorrelate applies the window to its inputs in place (seen with
+            # 4.14), which left the reference frame windowed and every later shift measured
+            # against it wrong (synthetic clips: offsets stuck near 0 while the camera followed
+            # the dive 100-150 px down).
+            (dx, dy), _ = cv2.phaseCorrelate(prev_gray.copy(), gray.copy(), window)
             if np.isfinite(dx) and np.isfinite(dy):
                 estimate = estimate - (dx, dy)  # content moving right = camera moving left
             last = offsets[-1] if offsets else ref_pos
             velocity = last - offsets[-2] if len(offsets) > 1 else np.zeros(2, np.int64)
             guess = np.rint(ref_pos - estimate).astype(int)
-            candidates = [tuple(int(v) for v in ref_pos - last),  # the camera stood still
-                          tuple(int(v) for v in ref_pos - last - velocity)]  # it kept its pace
+            candidates = [tuple(int(v) for v in ref_pos - last)]  # the camera stood still
+            # It kept its pace, give or take FOLLOW_PX: a camera following a dive speeds up by a
+            # pixel or two a frame, more than phase correlation over a bobbing crowd tells.
+            pace = ref_pos - last - velocity
+            candidates += [(int(pace[0] + i), int(pace[1] + j)) for i in FOLLOW_RANGE for j in FOLLOW_RANGE]
             candidates += [(int(guess[0] + i), int(guess[1] + j)) for i in (-1, 0, 1) for j in (-1, 0, 1)]
             shift = np.array(_best_shift(ref_gray, gray, candidates), np.int64)
             pos = ref_pos - shift
@@ -178,6 +187,17 @@ class BackgroundModel:
         med = self.median[self._window(frame_idx, roi_xyxy)]
         d = np.abs(frame_rgb[ry1:ry2, rx1:rx2].astype(np.float32) - med).max(axis=-1)
         return np.nan_to_num(d, nan=0.0)
+
+    def unchanged(self, frame_idx: int, frame_rgb: np.ndarray, roi_xyxy: tuple[int, int, int, int] | None = None,
+                  tol: float = STATIC_TOL) -> np.ndarray:
+        """Bool ``(h, w)``: the scene's usual colour here, within ``tol`` of a median that held
+        (spread within ``tol`` too); ``False`` where no sample covered the pixel.
+
+        The scene behind a moving athlete (a crowd member in the suit's colour, the platform)
+        shows it; the athlete, who passes through a pixel in few of the samples, does not.
+        """
+        d = self.difference(frame_idx, frame_rgb, roi_xyxy)
+        return (d <= tol) & (self.spread_at(frame_idx, roi_xyxy) <= tol)  # uncovered: spread 255
 
     def spread_at(self, frame_idx: int, roi_xyxy: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """``(h, w)`` temporal spread of the background inside ``roi_xyxy``."""

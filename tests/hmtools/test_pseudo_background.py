@@ -46,3 +46,19 @@ def test_too_few_samples_find_no_overlay():
     frames, _ = panned_clip(n=5)
     bg = BackgroundModel.estimate(frames)
     assert bg.screen_static is None and not bg.overlay(frames[0]).any()
+
+
+def test_background_model_follows_a_camera_speeding_up():
+    """A tilt that speeds up by a pixel a frame over a blurred texture (a camera following a dive
+    over out-of-focus stands), with sensor noise: the offsets are the crop's, exactly."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    h, w, n = 40, 60, 16
+    speed = np.minimum(np.arange(n), 6)  # 0, 1, ..., 6, 6, ... px a frame
+    oy = np.concatenate([[0], np.cumsum(speed[1:])])
+    pano = cv2.GaussianBlur(rng.integers(0, 255, (h + int(oy[-1]) + 1, w, 3), dtype=np.uint8), (7, 7), 2)
+    frames = [np.clip(pano[y:y + h].astype(np.int16) + rng.integers(-3, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+              for y in oy]
+    bg = BackgroundModel.estimate(frames)
+    assert np.array_equal(bg.offsets_xy[:, 1], oy) and not bg.offsets_xy[:, 0].any()

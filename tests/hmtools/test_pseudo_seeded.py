@@ -56,7 +56,8 @@ def _iou_after(seg, frames, truth, anchor: int, steps: int) -> float:
 
 
 # Measured on this clip (seed 3, anchors every 10th frame of the take-off and flight): the seeded
-# segmenter keeps mean IoU 0.86 ten frames after an exact mask, the GrabCut segmenter 0.19.
+# segmenter keeps mean IoU 0.85 ten frames after an exact mask, the GrabCut segmenter 0.66 (0.19
+# before the background model followed the camera: phaseCorrelate windowed its inputs in place).
 @pytest.mark.parametrize("segmenter, floor", [(SeededSegmenter, 0.75), (ClassicalSegmenter, None)])
 def test_an_exact_mask_survives_ten_frames(synth_clip, segmenter, floor):
     frames, truth, sample = synth_clip
@@ -65,7 +66,7 @@ def test_an_exact_mask_survives_ten_frames(synth_clip, segmenter, floor):
     if floor is not None:
         assert np.mean(ious) > floor, ious
     else:  # the old segmenter loses it: the floor above is what the seeded one adds
-        assert np.mean(ious) < 0.6, ious
+        assert np.mean(ious) < 0.7, ious
 
 
 def _blob_clip(n=6, size=(40, 60)):
@@ -144,7 +145,8 @@ def test_a_screen_locked_overlay_in_the_suit_colour_is_left_out():
         f[0:8, 14:40] = (200, 30, 30)  # a scoreboard the suit's colour, touching the search window
     results = {}
     for drop in (False, True):
-        seg = SeededSegmenter(SeededParams(drop_overlay=drop))
+        # the scene rule would drop it too (the camera stands still): this test is the overlay's
+        seg = SeededSegmenter(SeededParams(drop_overlay=drop, drop_scene=False))
         seg.reset()
         seg.prepare(iter(frames))
         seg.seed(1, frames[0], masks[0] | False, 0)
@@ -154,6 +156,58 @@ def test_a_screen_locked_overlay_in_the_suit_colour_is_left_out():
             res = seg.segment([frames[t]], [{1: box}], [t])[0][1]
         results[drop] = _iou(res.mask, masks[3])
     assert results[True] > 0.95 > 0.8 > results[False]
+
+
+def _still_crowd_clip(n=12, size=(40, 60)):
+    """The red block moving right over a still textured scene (a still camera) that holds a crowd
+    member in its colour below-right of the block's path, inside its search window; frames and
+    the block's masks."""
+    rng = np.random.default_rng(0)
+    scene = rng.integers(40, 160, size=(*size, 3)).astype(np.uint8)
+    scene[30:34, 34:40] = (200, 30, 30)
+    frames, masks = [], []
+    for t in range(n):
+        img = np.clip(scene + rng.integers(-3, 4, size=scene.shape), 0, 255).astype(np.uint8)
+        m = np.zeros(size, bool)
+        m[10:30, 10 + 2 * t:20 + 2 * t] = True
+        img[m] = (200, 30, 30)
+        frames.append(img)
+        masks.append(m)
+    return frames, masks
+
+
+def test_a_still_scene_pixel_in_the_suit_colour_is_left_out():
+    frames, masks = _still_crowd_clip()
+    results = {}
+    for drop in (False, True):
+        seg = SeededSegmenter(SeededParams(drop_scene=drop, drop_overlay=False))
+        seg.reset()
+        seg.prepare(iter(frames))
+        seg.seed(1, frames[0], masks[0], 0)
+        box = mask_box_xyxy(masks[0])
+        for t in range(1, 8):
+            box = (box[0] + 2, box[1], box[2] + 2, box[3])
+            res = seg.segment([frames[t]], [{1: box}], [t])[0][1]
+        results[drop] = (_iou(res.mask, masks[7]), bool(res.mask[30:34, 34:40].any()))
+    assert results[True][0] > 0.95 and not results[True][1]
+    assert results[False][1] and results[False][0] < 0.95
+
+
+def test_an_athlete_standing_still_is_not_dropped_as_scene():
+    """Still for most of the clip, the block is in the median: only growth is checked against it."""
+    frames, masks = _blob_clip(n=12)
+    still = [frames[0].copy() for _ in range(12)]
+    for f in still:
+        f[masks[0]] = (200, 30, 30)
+    ious = {}
+    for grow_only in (True, False):
+        seg = SeededSegmenter(SeededParams(scene_grow_only=grow_only, drop_overlay=False))
+        seg.reset()
+        seg.prepare(iter(still))
+        seg.seed(1, still[0], masks[0], 0)
+        res = seg.segment([still[1]], [{1: mask_box_xyxy(masks[0])}], [1])[0][1]
+        ious[grow_only] = _iou(res.mask, masks[0])
+    assert ious[True] > 0.95 and ious[False] < 0.5
 
 
 def test_a_box_start_gets_its_first_mask_from_grabcut():

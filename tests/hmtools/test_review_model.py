@@ -82,3 +82,15 @@ def test_shipped_model_ranks_a_lost_athlete_above_the_entry(tmp_path):
     assert set(model.features) <= set(FEATURES) and model.bad_iou == 0.5
     order = [it.frame_idx for it in review_queue(_clip(tmp_path))]
     assert order.index(2) < order.index(5)
+
+
+def test_shipped_model_is_not_fitted_on_the_bench_clips():
+    """``bench_correction.py --quick --seed N`` runs seeds 1-4 (8 clips each); the record's clips
+    must be another synthetic seed (issue 11: the old record's 24 clips of seed 1 held all 8)."""
+    import re
+
+    from hmtools.review_model import MODEL_PATH
+
+    fitted = json.loads(MODEL_PATH.read_text())["fitted_on"]
+    seed = int(re.search(r"seed (\d+)", fitted["data"]).group(1))
+    assert seed not in (1, 2, 3, 4) and "--seed" in fitted["command"], fitted["data"]
