@@ -132,7 +132,7 @@ def print_ladder(ladder: dict) -> None:
 
 
 def summarise(results: dict[str, list[dict]], seeds: list[int]) -> None:
-    """The table: mean and sd over seeds per mask mode, and the paired differences."""
+    """The table: mean and sd over seeds per mask mode, and the differences paired by seed."""
     print(f"\nmodel (demo configuration), test split, {len(seeds)} seed(s) {seeds}: mean +- sd")
     print(f"  {'masks':<6}{'rho':>16}{'R-L2 x100':>18}{'attention IoU':>18}   per seed (rho)")
     for m, rs in results.items():
@@ -140,7 +140,8 @@ def summarise(results: dict[str, list[dict]], seeds: list[int]) -> None:
               f"{mean_sd([r['iou'] for r in rs]):>18}   " + " ".join(f"{r['rho']:.3f}" for r in rs))
     for other in ("none", "pm"):
         if "gtm" in results and other in results:
-            diff = [a["rho"] - b["rho"] for a, b in zip(results["gtm"], results[other])]
+            theirs = {r.get("seed"): r["rho"] for r in results[other]}
+            diff = [r["rho"] - theirs[r.get("seed")] for r in results["gtm"] if r.get("seed") in theirs]
             print(f"  gtm - {other:<4} rho {mean_sd(diff)} (paired by seed)")
 
 
@@ -163,9 +164,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.merge:
         merged = [json.loads(Path(f).read_text()) for f in args.merge]
-        results = {m: [r for part in merged for r in part["model"].get(m, [])] for m in merged[0]["model"]}
+        for part in merged:  # files of an older version name their seeds only once, in order
+            for rs in part["model"].values():
+                for r, seed in zip(rs, part.get("seeds", [])):
+                    r.setdefault("seed", seed)
+        modes = list(dict.fromkeys(m for part in merged for m in part["model"]))
+        results = {m: sorted((r for part in merged for r in part["model"].get(m, [])), key=lambda r: r["seed"])
+                   for m in modes}
         print_ladder(merged[0]["ladder"])
-        summarise(results, [s for part in merged for s in part.get("seeds", [])])
+        summarise(results, sorted({r["seed"] for rs in results.values() for r in rs}))
         return
     videos, seeds, overrides = args.videos, args.seeds, list(args.overrides)
     if args.quick:
@@ -197,6 +204,7 @@ def main() -> None:
         for seed in seed_list:
             for m in modes:
                 r = train_and_eval(data, store, m, seed, root / "runs" / f"{m}_{seed}", overrides)
+                r["seed"] = seed
                 results[m].append(r)
                 print(f"  model {m:<4} seed {seed}: rho {r['rho']:6.3f}  R-L2 {r['rl2']:6.3f}  "
                       f"attention IoU {r['iou']:.3f}  ({r['train_s']:.0f} s)", flush=True)
