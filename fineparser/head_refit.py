@@ -75,8 +75,9 @@ def encode_clips(model, table, rows: list[int], cfg, device: torch.device, cache
 
 
 def refit_heads(trainer, steps: int) -> dict:
-    """Run the refit on a :class:`~fineparser.engine.Trainer` after its last epoch; returns what it
-    did (steps, pairs, L_E over the first and last hundred steps (quarter when fewer), seconds)."""
+    """Run ``steps`` refit steps on a :class:`~fineparser.engine.Trainer` (after its last epoch, or
+    before its first for the head warm-up); returns what it did (steps, pairs, L_E over the first
+    and last hundred steps (quarter when fewer), seconds)."""
     from torch_ema import ExponentialMovingAverage
 
     cfg, mcfg, table, device = trainer.cfg, trainer.mcfg, trainer.table, trainer.info.device

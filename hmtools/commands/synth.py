@@ -50,6 +50,6 @@ def synth(out: str, videos: int, seed: int, size_hw: tuple[int, int],
 
     summary = generate(out, n_videos=videos, seed=seed, size_hw=size_hw,
                        frames_range=frames_range, overwrite=force, progress=not quiet,
-                       workers=workers if workers is not None else min(2, os.cpu_count() or 1, videos // 4))
+                       workers=workers if workers is not None else max(1, min(2, os.cpu_count() or 1, videos // 4)))
     for line in summary.lines():
         click.echo(line)

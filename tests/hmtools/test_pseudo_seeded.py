@@ -69,12 +69,16 @@ def test_an_exact_mask_survives_ten_frames(synth_clip, segmenter, floor):
         assert np.mean(ious) < 0.7, ious
 
 
-def _blob_clip(n=6, size=(40, 60)):
-    """A red block moving right on grey noise; returns frames and masks."""
+def _blob_clip(n=6, size=(40, 60), scene=None):
+    """A red block moving right on grey noise (or on ``scene`` with a little noise); returns
+    frames and masks."""
     rng = np.random.default_rng(0)
     frames, masks = [], []
     for t in range(n):
-        img = rng.integers(90, 110, size=(*size, 3)).astype(np.uint8)
+        if scene is None:
+            img = rng.integers(90, 110, size=(*size, 3)).astype(np.uint8)
+        else:
+            img = np.clip(scene + rng.integers(-3, 4, size=scene.shape), 0, 255).astype(np.uint8)
         m = np.zeros(size, bool)
         m[10:30, 10 + 2 * t:20 + 2 * t] = True
         img[m] = (200, 30, 30)
@@ -162,18 +166,9 @@ def _still_crowd_clip(n=12, size=(40, 60)):
     """The red block moving right over a still textured scene (a still camera) that holds a crowd
     member in its colour below-right of the block's path, inside its search window; frames and
     the block's masks."""
-    rng = np.random.default_rng(0)
-    scene = rng.integers(40, 160, size=(*size, 3)).astype(np.uint8)
+    scene = np.random.default_rng(0).integers(40, 160, size=(*size, 3)).astype(np.uint8)
     scene[30:34, 34:40] = (200, 30, 30)
-    frames, masks = [], []
-    for t in range(n):
-        img = np.clip(scene + rng.integers(-3, 4, size=scene.shape), 0, 255).astype(np.uint8)
-        m = np.zeros(size, bool)
-        m[10:30, 10 + 2 * t:20 + 2 * t] = True
-        img[m] = (200, 30, 30)
-        frames.append(img)
-        masks.append(m)
-    return frames, masks
+    return _blob_clip(n, size, scene)
 
 
 def test_a_still_scene_pixel_in_the_suit_colour_is_left_out():

@@ -275,6 +275,12 @@ def _random_mask(rng):
     return m
 
 
+def _random_batch(rng, most):
+    """1 to ``most - 1`` random masks: their counts strings and sizes."""
+    masks = [_random_mask(rng) for _ in range(int(rng.integers(1, most)))]
+    return [mask_to_rle(m).counts for m in masks], [m.shape for m in masks]
+
+
 def _corrupt(counts, rng):
     """One random corruption of a counts string (it may happen to stay valid)."""
     alphabet = [chr(c) for c in range(48, 112)]
@@ -348,9 +354,7 @@ def test_validate_counts_matches_reference_on_corrupted_batches(seed, chunk_char
     rng = np.random.default_rng(100 + seed)
     n_invalid = 0
     for trial in range(150):
-        masks = [_random_mask(rng) for _ in range(int(rng.integers(1, 12)))]
-        counts = [mask_to_rle(m).counts for m in masks]
-        sizes = [m.shape for m in masks]
+        counts, sizes = _random_batch(rng, 12)
         for _ in range(int(rng.integers(1, 3))):
             i = int(rng.integers(len(counts)))
             if rng.random() < 0.1:
@@ -538,9 +542,7 @@ def test_decode_counts_rejects_what_validate_counts_rejects(seed):
     rng = np.random.default_rng(200 + seed)
     n_invalid = 0
     for trial in range(100):
-        masks = [_random_mask(rng) for _ in range(int(rng.integers(1, 8)))]
-        counts = [mask_to_rle(m).counts for m in masks]
-        sizes = [m.shape for m in masks]
+        counts, sizes = _random_batch(rng, 8)
         i = int(rng.integers(len(counts)))
         counts[i] = _corrupt(counts[i], rng)
         where = [f"t{trial} mask {i}" for i in range(len(counts))]
