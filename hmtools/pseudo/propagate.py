@@ -16,8 +16,12 @@ all of it to the anchor with someone there (:func:`anchor_plan` with ``two_sided
 nearer-anchor plan for every gap; propagating from one anchor only, the editor's "propagate from
 here", uses it too). After the last anchor the run goes forward from it, but
 before the first and after the last only frames that already held a pseudo mask of that athlete
-are rewritten (an athlete who had not appeared yet stays not annotated). A corrected frame is
-never rewritten: its pseudo mask stays what the correction was made against.
+are rewritten (an athlete who had not appeared yet stays not annotated). After the last anchor
+the producer's own empty masks that run to the end of the clip (the athlete went under) stay
+empty where the run's mask has shrunk below ``GONE_SHARE`` of the anchor's area
+(:func:`keep_gone`): a run from a mask before the entry otherwise carries a splash on to the end
+of the clip. A corrected frame is never rewritten: its pseudo mask stays what the correction was
+made against.
 
 Each rewritten mask records the anchor it came from (:attr:`PseudoMask.anchor`, the frame name);
 the run's fingerprint (:func:`anchors_hash`) covers the anchors and the settings, so the workflow
@@ -237,7 +241,43 @@ def propagate_video(doc: VideoDoc, source, backends, *, obj_ids: Sequence[int] |
         best = choose_mask(found, doc.pseudo_mask(idx, obj_id))
         if best is not None:
             out[(idx, obj_id)] = best
-    return out
+    return keep_gone(doc, out)
+
+
+GONE_SHARE = 0.25  # after the last anchor, a run's mask this small (vs the anchor's) keeps the producer's empty end
+
+
+def keep_gone(doc: VideoDoc, masks: dict[tuple[int, int], PseudoMask]) -> dict[tuple[int, int], PseudoMask]:
+    """``masks`` less the ones that would overwrite an athlete's end of clip with a splash.
+
+    For each athlete whose last anchor holds a mask: the producer's own pseudo masks (``anchor``
+    ``None``) that are empty from some frame after that anchor to the end of the clip, after a
+    frame that held the athlete, stay so
+    where the new mask is smaller than ``GONE_SHARE`` of the anchor's area (on synthetic seed 3 a
+    run from a flight frame carried a 40-80 px splash over the last nine frames of a
+    synchronized clip, where both divers were under water). A new mask as large as the athlete
+    still replaces them (the producer lost the athlete too early).
+
+    Example:
+        >>> kept = keep_gone(doc, propagate_masks)   # {(frame_idx, obj_id): PseudoMask}  # doctest: +SKIP
+    """
+    drop: set[tuple[int, int]] = set()
+    for obj_id in {o for _, o in masks}:
+        anchors = anchors_of(doc, obj_id)
+        if not anchors or not doc.correction(anchors[-1], obj_id).rle.area:
+            continue
+        last, area = anchors[-1], doc.correction(anchors[-1], obj_id).rle.area
+        gone = doc.n_frames
+        while gone > last + 1:
+            pm = doc.pseudo_mask(gone - 1, obj_id)
+            if pm is None or pm.anchor is not None or pm.rle.area:
+                break
+            gone -= 1
+        if not any((pm := doc.pseudo_mask(i, obj_id)) is not None and pm.rle.area for i in range(gone)):
+            continue  # never had the athlete: nothing says it went under
+        drop |= {(i, obj_id) for i in range(gone, doc.n_frames)
+                 if (i, obj_id) in masks and masks[(i, obj_id)].rle.area < GONE_SHARE * area}
+    return {k: v for k, v in masks.items() if k not in drop}
 
 
 DISTANCE_PENALTY = 0.01  # score a candidate gives up per frame from its anchor (choose_mask)

@@ -7,7 +7,7 @@ import pytest
 
 from hmtools.pseudo.backends import Backends
 from hmtools.pseudo.classical import ClassicalSegmenter
-from hmtools.pseudo.propagate import Run, anchor_plan, choose_mask
+from hmtools.pseudo.propagate import GONE_SHARE, Run, anchor_plan, choose_mask, keep_gone
 from hmtools.pseudo.settings import PseudoMaskSettings
 from hmtools.rle import mask_to_rle, rle_to_mask
 from hmtools.store import MaskStore, PseudoMask, Quality, VideoDoc
@@ -87,6 +87,50 @@ def test_choose_mask(cands, stored, expected):
     else:
         want = found[[spec for _, spec in cands].index(expected)][1]
         assert got is want
+
+
+def _gone_doc(producer_empty_from=6, anchor_empty_at=()):
+    """8 frames of 8x8, one athlete: the producer's masks a 4x4 box (16 px), empty from
+    ``producer_empty_from`` (the entry); a correction on frame 2 (the box)."""
+    doc = VideoDoc.new("v", (8, 8), [f"{i:03d}.png" for i in range(8)])
+    box = np.zeros((8, 8), bool)
+    box[2:6, 2:6] = True
+    for i in range(8):
+        m = box if i < producer_empty_from else np.zeros_like(box)
+        doc.set_pseudo(i, 1, PseudoMask(mask_to_rle(m), anchor="001.png" if i in anchor_empty_at else None))
+    doc.set_correction(2, 1, doc.make_correction(2, 1, mask_to_rle(box), by="t", at="x", tool="t", pseudo_hash=None))
+    return doc
+
+
+def _run_masks(areas):
+    """Run output ``{(frame, 1): mask}`` with masks of the given pixel counts (first row-major pixels)."""
+    out = {}
+    for i, a in areas.items():
+        m = np.zeros(64, bool)
+        m[:a] = True
+        out[(i, 1)] = PseudoMask(mask_to_rle(m.reshape(8, 8)), anchor="002.png")
+    return out
+
+
+@pytest.mark.parametrize("doc_kw, areas, kept", [
+    # a 3 px splash (< 0.25 * 16) over the producer's empty end (6, 7) is dropped; 5 keeps its mask
+    ({}, {5: 3, 6: 3, 7: 2}, [5]),
+    ({}, {5: 3, 6: 8, 7: 2}, [5, 6]),            # as large as half the athlete: the producer lost it
+    ({"producer_empty_from": 9}, {6: 3, 7: 2}, [6, 7]),    # the producer never went empty: no end to keep
+    ({"anchor_empty_at": (7,)}, {6: 3, 7: 2}, [6, 7]),     # frame 7 from another run, not the producer's
+    ({"producer_empty_from": 0}, {6: 3, 7: 2}, [6, 7]),    # the producer never had the athlete
+])
+def test_keep_gone_keeps_the_producers_empty_end(doc_kw, areas, kept):
+    assert GONE_SHARE == 0.25
+    got = keep_gone(_gone_doc(**doc_kw), _run_masks(areas))
+    assert sorted(i for i, _ in got) == kept
+
+
+def test_keep_gone_ignores_an_empty_last_anchor():
+    doc = _gone_doc()
+    doc.set_correction(4, 1, doc.make_correction(4, 1, mask_to_rle(np.zeros((8, 8), bool)), by="t", at="x",
+                                                 tool="t", pseudo_hash=None))
+    assert sorted(i for i, _ in keep_gone(doc, _run_masks({6: 0, 7: 0}))) == [6, 7]
 
 
 def _square_store(tmp_path, n=12):
