@@ -93,10 +93,11 @@ def correct(store: MaskStore, truth: Truth, picks) -> None:
                         pseudo_hash=doc.pseudo_hash(i, obj_id)))
 
 
-def queue_picks(store: MaskStore, k: int) -> list[tuple[str, int]]:
+def queue_picks(store: MaskStore, k: int, model=None) -> list[tuple[str, int]]:
+    """The review queue's first ``k`` frames (``model``: default the shipped record)."""
     from hmtools.review import review_queue
 
-    items = review_queue(store, include_unflagged=True, limit=k)
+    items = review_queue(store, include_unflagged=True, limit=k, model=model)
     return [(it.video_id, it.frame_idx) for it in items]
 
 
@@ -110,8 +111,9 @@ def keyframe_picks(truth: Truth, share: float) -> list[tuple[str, int]]:
     return out
 
 
-def run_order(order: str, start: Path, work: Path, truth: Truth, budgets, backends, seed: int):
-    """Curve ``[(budget %, frames corrected %, mean IoU, % below 0.5, seconds)]`` for one order."""
+def run_order(order: str, start: Path, work: Path, truth: Truth, budgets, backends, seed: int, model=None):
+    """Curve ``[(budget %, frames corrected %, mean IoU, % below 0.5, seconds)]`` for one order
+    (``model``: the queue's record, default the shipped one)."""
     frames = truth.frames()
     total = len(frames)
     curve = []
@@ -133,7 +135,7 @@ def run_order(order: str, start: Path, work: Path, truth: Truth, budgets, backen
         elif order == "random":
             picks = perm[len(done):want]
         else:
-            picks = queue_picks(store, want - len(done)) if want > len(done) else []
+            picks = queue_picks(store, want - len(done), model) if want > len(done) else []
         if picks:
             correct(store, truth, picks)
             done |= set(picks)

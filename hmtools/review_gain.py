@@ -5,14 +5,18 @@ the frames that will be regenerated from it: those nearer to it than to any anch
 frame, or an athlete's first frame, where its prompt was). The expected *gain* of correcting frame
 ``j`` is the drop in the expected number of bad frames (IoU < 0.5):
 
-    gain(j) = p_j + sum over regenerated i != j of max(0, p_i - p'_i(|i - j|))
+    gain(j) = p_j + carry * sum over regenerated i != j of max(0, p_i - p'_i(|i - j|))
 
 with ``p`` the calibrated predicted badness (:mod:`hmtools.review_model`) and ``p'_i(d)`` what the
 same model predicts for a frame regenerated ``d`` frames from an anchor, knowing nothing yet of
 its new mask: its mask features at the calibration's means, its ``anchor_dist`` ``log(1 + d)``,
 its ``position`` kept. So a bad frame next to an anchor gains little (its neighbours are already
 anchored), and a frame in the middle of a long run of bad frames gains a lot. Only frames within
-``REACH_FRAMES`` of ``j`` count (the memory and time of a long video stay bounded).
+``REACH_FRAMES`` of ``j`` count (the memory and time of a long video stay bounded). ``carry`` (the
+record's :attr:`~hmtools.review_model.QueueModel.carry`) is how much of that predicted improvement
+of its neighbours a correction is credited with: re-propagation does not always deliver it (a run
+from a mask before the entry can carry a splash on to the end of the clip, where the frames were
+empty and right), so the record's calibration chooses it on simulated correction loops.
 
 The order is greedy: after each pick its frame counts as an anchor, the frames it will regenerate
 take the neutral features, and the gains of its video are computed again (lazily, when one of
@@ -73,7 +77,7 @@ def frame_gains(model: QueueModel, x: np.ndarray, p: np.ndarray, dist: np.ndarra
             rows = x[i].copy()
             rows[:, cols] = neutral
             rows[:, ad] = np.log1p(d)
-            gain += float(np.maximum(0.0, p[i] - model.predict(rows)).sum())
+            gain += model.carry * float(np.maximum(0.0, p[i] - model.predict(rows)).sum())
         out[k] = gain
     return out
 

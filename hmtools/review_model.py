@@ -57,6 +57,10 @@ class QueueModel:
         bias: intercept.
         bad_iou: a frame is bad below this IoU against the truth (what the model predicts).
         threshold: ``p`` from which a frame is worth a look (the default queue's cut).
+        carry: the share of the expected improvement of the frames a correction regenerates that
+            the queue's gain counts (:mod:`hmtools.review_gain`); 1 trusts the neutral-feature
+            prediction fully, lower values weigh a frame's own badness more. Chosen by
+            ``benchmarks/calibrate_queue.py`` on simulated correction loops of its clips.
         fitted_on: how it was calibrated (data, backend, seed) and what it reached.
     """
 
@@ -67,6 +71,7 @@ class QueueModel:
     bias: float
     bad_iou: float = 0.5
     threshold: float = 0.5
+    carry: float = 1.0
     fitted_on: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -79,7 +84,7 @@ class QueueModel:
                              f"{len(self.weights)}, {len(self.mean)}, {len(self.scale)}")
         if any(not s > 0 for s in self.scale):
             raise ValueError(f"QueueModel: scales must be > 0, got {self.scale}")
-        for name in ("bad_iou", "threshold"):
+        for name in ("bad_iou", "threshold", "carry"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"QueueModel.{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -96,7 +101,7 @@ class QueueModel:
     def from_json(cls, d: dict) -> "QueueModel":
         return cls(tuple(d["features"]), tuple(d["weights"]), tuple(d["mean"]), tuple(d["scale"]),
                    float(d["bias"]), float(d.get("bad_iou", 0.5)), float(d.get("threshold", 0.5)),
-                   dict(d.get("fitted_on", {})))
+                   float(d.get("carry", 1.0)), dict(d.get("fitted_on", {})))
 
 
 def load_model(path: str | Path | None = None) -> QueueModel:

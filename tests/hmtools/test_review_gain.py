@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,17 @@ def _x(dist):
 ])
 def test_frame_gains(p, dist, expected):
     got = frame_gains(DIST, _x(np.array(dist, float)), np.array(p), np.array(dist, float), range(len(p)))
+    assert got == pytest.approx(expected, abs=2e-3)
+
+
+@pytest.mark.parametrize("carry, expected", [
+    (1.0, [0.9 + 0.865 + 0.848, 0.9 + 2 * 0.865]),
+    (0.5, [0.9 + 0.5 * (0.865 + 0.848), 0.9 + 0.865]),  # half the neighbours' predicted improvement
+    (0.0, [0.9, 0.9]),  # own badness only
+])
+def test_frame_gains_credit_carry_of_the_neighbours(carry, expected):
+    dist = np.array([9, 10, 11], float)
+    got = frame_gains(dataclasses.replace(DIST, carry=carry), _x(dist), np.full(3, 0.9), dist, [0, 1])
     assert got == pytest.approx(expected, abs=2e-3)
 
 
