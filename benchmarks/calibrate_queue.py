@@ -114,7 +114,8 @@ def main() -> None:
                 f"{b:g}% -> {iou:.3f} ({below:.1f}% below)" for b, iou, below in loops[c]))
     carry = max(loops, key=lambda c: (np.mean([iou for _, iou, _ in loops[c]]), c))
     model = dataclasses.replace(model, carry=carry, fitted_on={**model.fitted_on, "carry": {
-        "chosen": carry, "backend": f"{args.tracker}+{segmenters[0]}", "rule": "highest mean IoU averaged over the rounds",
+        "chosen": carry, "backend": f"{args.tracker}+{segmenters[0]}",
+        "rule": "highest mean IoU averaged over the rounds",
         "loop": {f"{c:g}": [{"budget": b, "mean_iou": iou, "below": below} for b, iou, below in curve]
                  for c, curve in loops.items()}}})
     print(f"carry {carry:g}")

@@ -14,9 +14,10 @@ its ``position`` kept. So a bad frame next to an anchor gains little (its neighb
 anchored), and a frame in the middle of a long run of bad frames gains a lot. Only frames within
 ``REACH_FRAMES`` of ``j`` count (the memory and time of a long video stay bounded). ``carry`` (the
 record's :attr:`~hmtools.review_model.QueueModel.carry`) is how much of that predicted improvement
-of its neighbours a correction is credited with: re-propagation does not always deliver it (a run
-from a mask before the entry can carry a splash on to the end of the clip, where the frames were
-empty and right), so the record's calibration chooses it on simulated correction loops.
+of its neighbours a correction is credited with: re-propagation does not always deliver it (a
+regenerated frame is not an average one: a run can carry a wrong mask on, or fix little where the
+segmenter was already right), so the record's calibration chooses it on simulated correction
+loops (``benchmarks/calibrate_queue.py``).
 
 The order is greedy: after each pick its frame counts as an anchor, the frames it will regenerate
 take the neutral features, and the gains of its video are computed again (lazily, when one of
