@@ -252,11 +252,10 @@ def keep_gone(doc: VideoDoc, masks: dict[tuple[int, int], PseudoMask]) -> dict[t
 
     For each athlete whose last anchor holds a mask: the producer's own pseudo masks (``anchor``
     ``None``) that are empty from some frame after that anchor to the end of the clip, after a
-    frame that held the athlete, stay so
-    where the new mask is smaller than ``GONE_SHARE`` of the anchor's area (on synthetic seed 3 a
-    run from a flight frame carried a 40-80 px splash over the last nine frames of a
-    synchronized clip, where both divers were under water). A new mask as large as the athlete
-    still replaces them (the producer lost the athlete too early).
+    frame that held the athlete, stay so where the new mask is smaller than ``GONE_SHARE`` of the
+    anchor's area (on synthetic seed 3 a run from a flight frame carried a 40-80 px splash over the
+    last nine frames of a synchronized clip, where both divers were under water). A new mask as
+    large as the athlete still replaces them (the producer lost the athlete too early).
 
     Example:
         >>> kept = keep_gone(doc, propagate_masks)   # {(frame_idx, obj_id): PseudoMask}  # doctest: +SKIP
@@ -264,9 +263,10 @@ def keep_gone(doc: VideoDoc, masks: dict[tuple[int, int], PseudoMask]) -> dict[t
     drop: set[tuple[int, int]] = set()
     for obj_id in {o for _, o in masks}:
         anchors = anchors_of(doc, obj_id)
-        if not anchors or not doc.correction(anchors[-1], obj_id).rle.area:
+        last = anchors[-1] if anchors else None
+        area = doc.correction(last, obj_id).rle.area if anchors else 0
+        if not area:  # no anchor, or nobody there: the empty run carries over already
             continue
-        last, area = anchors[-1], doc.correction(anchors[-1], obj_id).rle.area
         gone = doc.n_frames
         while gone > last + 1:
             pm = doc.pseudo_mask(gone - 1, obj_id)
