@@ -157,6 +157,7 @@ def main() -> None:
             data, store = make_data(Path(tmp), n_videos)
             r = bench_demo(data, store, batches, 4, args.workers)
             old = bench_demo(data, store, batches, 4, args.workers, tuple(PREVIOUS_DEMO))
+            cl = bench_demo(data, store, batches, 4, args.workers, ("channels_last=true",))
         print(f"demo preset, batch {r['batch_size']}, {r['batches']} batches, {r['workers']} loader "
               f"workers, {torch.get_num_threads()} torch threads:")
         print(f"  data loader   {r['loader_pairs_per_s']:8.2f} pairs/s")
@@ -166,6 +167,8 @@ def main() -> None:
         print(f"  previous demo preset ({', '.join(PREVIOUS_DEMO)}): training step "
               f"{old['train_pairs_per_s']:.2f} pairs/s (baseline); today's is "
               f"{r['train_pairs_per_s'] / old['train_pairs_per_s']:.1f}x")
+        print(f"  channels_last=true (configs/demo.json): training step {cl['train_pairs_per_s']:.2f} "
+              f"pairs/s, {cl['train_pairs_per_s'] / r['train_pairs_per_s']:.2f}x the default layout")
     if args.skip_paper:
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -171,6 +171,8 @@ class Trainer:
             self.backbone_lines = load_backbones(self.model, cfg.i3d_weights, cfg.resnet_weights)
         else:
             self.backbone_lines = ["weights from the resumed checkpoint"]
+        if cfg.channels_last:
+            self.model.to_channels_last()
         self.model.to(self.info.device)
         self.optimizer = build_optimizer(self.model, cfg)
         self.accum = accumulation_steps(cfg, self.info.world_size)

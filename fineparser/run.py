@@ -130,6 +130,8 @@ def load_trained_model(checkpoint: str | Path | dict, use_ema: bool = True,
             raise CheckpointError(f"{path}: EMA weights do not fit the model ({err})") from None
         ema.copy_to(model.parameters())
         weights = "ema"
+    if (ckpt.get("train_config") or {}).get("channels_last"):
+        model.to_channels_last()  # the layout the run trained in (same numbers, faster on CPUs)
     if device is not None:
         model.to(device)
     model.eval()

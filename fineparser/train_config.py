@@ -112,6 +112,9 @@ class TrainConfig:
         ema_decay: Decay of the exponential moving average of the weights (0 turns EMA off).
         amp: Mixed precision (bfloat16 autocast + fp32 master weights) when training on CUDA;
             ignored on the CPU.
+        channels_last: Convolution weights and snippets in the channels-last layout
+            (:meth:`~fineparser.model.unifineparser.UniFineParser.to_channels_last`): the same
+            model and numbers up to summation order, a faster step on CPUs (oneDNN).
         grad_clip: Maximal gradient norm (0 turns clipping off).
         loss_a: Train with L_A (Table 7 "w/o L_A": false, the same as ``masks=none``).
         loss_t: Train with L_T (Table 7 "w/o L_T": false). Datasets without step transitions
@@ -184,6 +187,7 @@ class TrainConfig:
     step_gamma: float = 0.1
     ema_decay: float = 0.999
     amp: bool = True
+    channels_last: bool = False
     grad_clip: float = 10.0
     loss_a: bool = True
     loss_t: bool = True
