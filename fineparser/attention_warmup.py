@@ -38,9 +38,7 @@ def attention_of(model, clips: torch.Tensor, mcfg, device: torch.device) -> torc
     I3D stages up to ``mcfg.sap_stage``."""
     x = to_snippets(clips, mcfg, device)
     b = x.shape[0]
-    x = x.flatten(0, 1)
-    if getattr(model, "channels_last", False):
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x = model.flat_snippets(x)
     for stage in range(1, mcfg.sap_stage + 1):
         x = model.i3d.forward_stage(stage, x)
     _, attn = model.sap(x)

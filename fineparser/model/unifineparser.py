@@ -155,13 +155,19 @@ class UniFineParser(nn.Module):
         self.channels_last = True
         return self
 
+    def flat_snippets(self, videos: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3, T, H, W) snippets as the (B * N, 3, T, H, W) batch the I3D takes, in the
+        model's layout (:meth:`to_channels_last`)."""
+        snippets = videos.flatten(0, 1)
+        if self.channels_last:
+            snippets = snippets.contiguous(memory_format=torch.channels_last_3d)
+        return snippets
+
     def encode(self, videos: torch.Tensor) -> VideoFeatures:
         """Encode (B, N, 3, T, H, W) normalised snippets into :class:`VideoFeatures`."""
         _check_videos("videos", videos)
         b, n = videos.shape[:2]
-        snippets = videos.flatten(0, 1)
-        if self.channels_last:
-            snippets = snippets.contiguous(memory_format=torch.channels_last_3d)
+        snippets = self.flat_snippets(videos)
         x, attention = snippets, None
         for stage in (1, 2, 3, 4):
             x = self.i3d.forward_stage(stage, x)
