@@ -24,7 +24,6 @@ import os
 import pickle
 import random
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from hmtools.errors import CheckpointError
+from hmtools.pseudo.checkpoints import LOAD_ERRORS
 
 FORMAT = "fineparser-checkpoint"
 VERSION = 1
@@ -136,8 +136,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile,
-            KeyError, IndexError) as err:
+    except LOAD_ERRORS as err:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({_reason(err)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a fineparser training checkpoint (a run folder's "

@@ -19,13 +19,13 @@ and shape is checked before anything is copied; any difference raises one
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from hmtools.errors import CheckpointError
+from hmtools.pseudo.checkpoints import LOAD_ERRORS, torch_load_reason
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,9 @@ def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, tor
         return _read_safetensors(path, what)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except LOAD_ERRORS as err:
         raise CheckpointError(f"{path}: cannot be read as {what} with weights_only=True "
-                              f"({first_line})") from None
+                              f"({torch_load_reason(err)})") from None
     if isinstance(data, dict):
         for wrapper in ("state_dict", "model"):
             if isinstance(data.get(wrapper), dict):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import struct
 import threading
+import zipfile
 from pathlib import Path
 
 from hmtools.errors import CheckpointError
@@ -146,7 +148,17 @@ def torch_load_reason(err: BaseException) -> str:
     reason = kept[0] if kept else ""
     if isinstance(err, pickle.UnpicklingError):
         return reason or REFUSED
+    if isinstance(err, struct.error):  # the legacy loader ran out of bytes reading a header
+        return "too short for a torch file"
     return f"{type(err).__name__}: {reason}" if reason else type(err).__name__
+
+
+# What ``torch.load`` raises on a file that is not a whole torch checkpoint (shared by every loader
+# of checkpoints, here and in fineparser): a text file or a PNG (UnpicklingError; KeyError from
+# the legacy loader), a cut zip (RuntimeError, BadZipFile), a few stray bytes (struct.error: the
+# legacy loader reading a header the file does not hold), an empty file (EOFError).
+LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError,
+               zipfile.BadZipFile, struct.error)
 
 
 def load_state_file(path: Path, allow_placeholders: bool = False,
@@ -177,7 +189,7 @@ def load_state_file(path: Path, allow_placeholders: bool = False,
                                   f"({reason}){hint}") from None
     except KeyError:  # the legacy loader reading a text file's bytes as a pickle protocol
         raise CheckpointError(f"{path}: cannot read checkpoint (not a torch file)") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
+    except LOAD_ERRORS as err:
         raise CheckpointError(f"{path}: cannot read checkpoint ({torch_load_reason(err)})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False,

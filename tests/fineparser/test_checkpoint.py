@@ -17,6 +17,7 @@ def _payload():
 @pytest.mark.parametrize("content,message", [
     (b"", "corrupt or unreadable checkpoint"),
     (b"garbage that is not a zip", "corrupt or unreadable checkpoint"),
+    (b"junk", r"corrupt or unreadable checkpoint \(too short for a torch file\)"),  # struct.error in torch
 ])
 def test_corrupt_files_give_one_line_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bad.pt"

@@ -24,8 +24,13 @@ def _text(path: Path) -> None:
     path.write_text("garbage\n")  # not a pickle at all
 
 
+def _stray_bytes(path: Path) -> None:
+    path.write_bytes(b"junk")  # torch's legacy loader raises struct.error on it
+
+
 @pytest.mark.parametrize("make, flag, expected", [
     (_text, None, r"cannot read checkpoint \(not a torch file: Unsupported operand 103\)$"),
+    (_stray_bytes, None, r"cannot read checkpoint \(too short for a torch file\)$"),
     (_pickled, "--allow-pickled-objects", r"holds pickled objects, not only weights \(.+\.\); if you trust "
                                           r"the file's origin, retry with --allow-pickled-objects$"),
     (_pickled, None, r"holds pickled objects, not only weights \(.+\.\)$"),
