@@ -49,18 +49,21 @@ def test_two_epoch_run_writes_checkpoints_config_and_metrics(tiny_aqa, tmp_path)
 
 @pytest.mark.slow
 def test_loss_falls_when_overfitting_one_batch(tiny_aqa, tmp_path):
-    cfg = _cfg(tiny_aqa, tmp_path / "run", "lr_i3d=1e-2", "lr_tau=1e-2", "lr_sve=1e-2", "lr_heads=1e-2")
+    # At 1e-2 the loss is chaotic (one AMD EPYC host read 0.46 of the first loss at step 25, where
+    # others read < 0.25); at 3e-3 it falls to 1-2% of the first loss by step 30 on one thread and
+    # two, and stays there. The bound leaves a factor of 4 over the worst of those.
+    cfg = _cfg(tiny_aqa, tmp_path / "run", "lr_i3d=3e-3", "lr_tau=3e-3", "lr_sve=3e-3", "lr_heads=3e-3")
     trainer = Trainer(cfg)
     batch = torch.utils.data.default_collate([trainer.pairs[0], trainer.pairs[1]])
     optimizer = build_optimizer(trainer.model, cfg)
     losses = []
-    for _ in range(25):
+    for _ in range(40):
         loss, parts = compute_losses(trainer.model, batch, trainer.mcfg, torch.device("cpu"))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss))
-    assert losses[-1] < 0.25 * losses[0], losses
+    assert max(losses[-10:]) < 0.05 * losses[0], losses
 
 
 @pytest.mark.slow

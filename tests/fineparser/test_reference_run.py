@@ -2,10 +2,16 @@
 
 The expected values were printed by the code of ``main`` before issue 10, item 2 (the trainer's
 own evaluation, ``evaluate_rows`` + ``vote``, and ``predict_video`` then were three copies of Eq. 10)
-with one CPU thread. Here they are exact; ``REL`` only leaves room for another CPU's float32
-kernels (an AVX-512 machine moves R-L2 by 5e-5 relative after two epochs; a change of the
-code moves these numbers by far more). Training-time evaluation, ``fineparser eval`` and ``fineparser predict`` must all agree
-with them: the same metrics from the same seeds.
+with one CPU thread. On the machine that printed them they are exact; ``REL`` leaves room for
+another CPU's float32 kernels, which training amplifies (most likely through Adam, not checked: it
+divides every gradient by its own size, so a near-zero gradient of the other sign is a full step
+the other way): an AVX-512 machine moved R-L2
+by 5e-5 relative after two epochs, an AMD EPYC host by 2.2e-3 and the mean Delta of ``predict``
+by 1.8e-2 (-2.395 against -2.437). Training-time evaluation, ``fineparser eval`` and ``fineparser
+predict`` must all agree with them: the same metrics from the same seeds. That the training-time
+evaluation and ``fineparser eval`` are one code path is checked tightly (``SAME``), on the run
+itself, where no other CPU comes in. What the loose bounds give up: a 10% change of ``lr_heads``
+now fails only ``test_fineparser_predict`` (the mean Delta); a change of a formula moves more.
 """
 
 import csv
@@ -18,7 +24,8 @@ from fineparser.evaluation import run_eval
 from fineparser.predict import predict_video
 from fineparser.train_config import load_train_config
 
-REL = 1e-3
+REL = 1e-2
+SAME = 1e-6
 SETTINGS = ["masks=gtm", "model_preset=tiny", "workers=0", "epochs=2", "batch_size=2", "seed=3",
             "both_orders=true", "score_scale=10", "ema_decay=0.9", "threads=1"]
 DD = ["model.exemplar_setting=DD", "val_share=0.34", "eval_split=val"]
@@ -83,7 +90,11 @@ def test_training_losses_and_its_evaluations(run):
     lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
     got = [(x["loss"], x["loss_e"], x["loss_a"], x["loss_t"], x["eval"]["rho"], x["eval"]["rl2"],
             x["eval"]["mae"]) for x in lines]
-    assert got == [pytest.approx(e, rel=REL) for e in TRAIN[setting]]
+    # L_T (4th) moves most: 2.8e-2 relative at epoch 2 on the AMD host (0.4550 against 0.4426)
+    assert len(got) == len(TRAIN[setting])
+    for line, expected in zip(got, TRAIN[setting]):
+        assert line[:3] + line[4:] == pytest.approx(expected[:3] + expected[4:], rel=REL)
+        assert line[3] == pytest.approx(expected[3], rel=5 * REL)
 
 
 @pytest.mark.parametrize("split,overrides,ema", [("test", (), True), ("train", (), True),
@@ -95,6 +106,9 @@ def test_fineparser_eval(run, tmp_path, split, overrides, ema):
     m = report.metrics
     assert (m.rho, m.rl2, m.mae, report.baseline_rho) == pytest.approx((rho, rl2, mae, baseline), rel=REL)
     assert report.weights == ("ema" if ema else "raw") and report.attention_iou == 0.0
+    if setting == "AN" and split == "test" and not overrides and ema:  # the trainer's own last evaluation
+        last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["eval"]
+        assert (m.rho, m.rl2, m.mae) == pytest.approx((last["rho"], last["rl2"], last["mae"]), rel=SAME)
     with open(report.predictions_csv) as f:
         got = [float(r["prediction"]) for r in csv.DictReader(f)]
     assert got == pytest.approx(predictions, rel=REL, abs=1e-4)  # the CSV keeps 4 decimals
@@ -106,7 +120,7 @@ def test_fineparser_predict(run, tmp_path):
     p = predict_video(data_root / "FINADiving_MTL_256s" / "comptest" / "6", run_dir / "last.pt", "107B",
                       2.0, tmp_path)
     assert p.score == pytest.approx(score, rel=REL)
-    assert p.delta_mean == pytest.approx(delta_mean, rel=REL)
+    assert p.delta_mean == pytest.approx(delta_mean, rel=3 * REL)
     assert p.delta_std == pytest.approx(delta_std, rel=0.1)   # a difference of nearly equal numbers
     assert [(e["video_id"], e["prediction"]) for e in p.exemplars] == [
         (v, pytest.approx(y, rel=REL)) for v, y in exemplars]
