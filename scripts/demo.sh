@@ -10,13 +10,13 @@
 # Usage: scripts/demo.sh [OUT]   (default demo_out; everything is written under OUT)
 # Environment: DEMO_VIDEOS (clips, default 800: 480 train, 120 validation, 200 test), DEMO_EPOCHS (override the config's epochs),
 #              DEMO_PM_SPLIT (split given pseudo masks, default test; "all" for every clip),
-#              DEMO_PM_SHARD (K/N: pseudo masks for every N-th clip of that split, default 0/4, to save time).
+#              DEMO_PM_SHARD (K/N: pseudo masks for every N-th clip of that split, default 0/8, to save time).
 set -euo pipefail
 OUT=${1:-demo_out}
 VIDEOS=${DEMO_VIDEOS:-800}
 CONFIG=${DEMO_CONFIG:-configs/demo.json}
 PM_SPLIT=${DEMO_PM_SPLIT:-test}
-PM_SHARD=${DEMO_PM_SHARD:-0/4}
+PM_SHARD=${DEMO_PM_SHARD:-0/8}
 step() { printf '\n== %s (%ds)\n' "$*" "$SECONDS"; }
 
 step "1/7 synthetic dataset ($VIDEOS clips) -> $OUT/data"
