@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from hmtools.errors import CheckpointError
-from hmtools.pseudo.checkpoints import LOAD_ERRORS
+from hmtools.pseudo.checkpoints import LOAD_ERRORS, zip_damage
 
 FORMAT = "fineparser-checkpoint"
 VERSION = 1
@@ -134,6 +134,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if damage := zip_damage(path):
+        raise CheckpointError(f"{path}: corrupt checkpoint ({damage})")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except LOAD_ERRORS as err:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from hmtools.errors import CheckpointError
-from hmtools.pseudo.checkpoints import LOAD_ERRORS, torch_load_reason
+from hmtools.pseudo.checkpoints import LOAD_ERRORS, torch_load_reason, zip_damage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ def read_state_dict(path: str | Path, what: str = "checkpoint") -> dict[str, tor
         raise CheckpointError(f"{path}: file not found; expected {what}")
     if path.suffix == ".safetensors":
         return _read_safetensors(path, what)
+    if damage := zip_damage(path):
+        raise CheckpointError(f"{path}: corrupt file, expected {what} ({damage})")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except LOAD_ERRORS as err:

@@ -82,3 +82,14 @@ def test_model_state_mismatch_is_a_checkpoint_error():
     model = torch.nn.Linear(2, 3)
     with pytest.raises(CheckpointError, match="x.pt: does not match this model configuration"):
         load_model_state(model, {"weight": torch.zeros(3, 3), "bias": torch.zeros(3)}, "x.pt")
+
+
+def test_a_damaged_weight_is_refused_where_torch_would_load_it(tmp_path):
+    from helpers.damaged_zip import flip_tensor_byte
+
+    path = save_checkpoint(tmp_path / "last.pt", _payload())
+    flip_tensor_byte(path, at=1)
+    assert not torch.equal(torch.load(path, weights_only=True)["model"]["w"], torch.ones(2))
+    with pytest.raises(CheckpointError, match=r"last.pt: corrupt checkpoint \(the bytes of its record "
+                                              r"'data/\d+' fail their CRC-32 check: the file is damaged\)$"):
+        load_checkpoint(tmp_path)

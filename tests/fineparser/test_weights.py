@@ -141,3 +141,15 @@ def test_without_files_the_model_says_it_is_random(tmp_path):
     assert lines == [line for line in lines if "random" in line] and len(lines) == 1
     with pytest.raises(CheckpointError, match="no SVE"):
         load_backbones(model, resnet_path=tmp_path / "r.pth")
+
+
+def test_a_damaged_weight_in_model_rgb_is_refused(tmp_path, tiny_state):
+    from helpers.damaged_zip import flip_tensor_byte
+
+    path = tmp_path / "model_rgb.pth"
+    torch.save(tiny_state, path)
+    flip_tensor_byte(path, record="data/5", at=2)
+    model = build_model(get_config("tiny", sve=False))
+    with pytest.raises(CheckpointError, match=r"model_rgb.pth: corrupt file, expected .+ \(the bytes of its "
+                                              r"record 'data/5' fail their CRC-32 check: the file is damaged\)$"):
+        load_i3d_weights(model, path)

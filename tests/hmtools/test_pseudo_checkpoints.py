@@ -50,3 +50,17 @@ def test_allow_placeholders_loads_what_the_message_offers(tmp_path):
     path = tmp_path / "x.pth"
     _pickled(path)
     assert torch.equal(load_state_file(path, allow_placeholders=True)["w"], torch.zeros(2))
+
+
+def test_a_damaged_tensor_record_is_refused_not_loaded_as_a_wrong_weight(tmp_path):
+    from helpers.damaged_zip import flip_tensor_byte
+
+    path = tmp_path / "x.pth"
+    torch.save({"w": torch.ones(8)}, path)
+    assert torch.equal(load_state_file(path)["w"], torch.ones(8))
+    flip_tensor_byte(path, at=3)
+    loaded = torch.load(path, weights_only=True)["w"]  # what torch alone would hand over
+    assert not torch.equal(loaded, torch.ones(8))
+    with pytest.raises(CheckpointError, match=r"x.pth: corrupt checkpoint \(the bytes of its record "
+                                              r"'data/0' fail their CRC-32 check: the file is damaged\)$"):
+        load_state_file(path, allow_placeholders=True)
