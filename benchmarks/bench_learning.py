@@ -21,8 +21,8 @@ evaluated at its last epoch (no epoch is chosen on the test split).
 Run:  .venv/bin/python benchmarks/bench_learning.py [--quick] [--videos 400] [--seeds 3]
 (--quick: 60 clips, one seed, one epoch; a smoke run of every rung.) Prints figures; not a test.
 The default 400 clips (240 training) are the quick ladder; the issue's goal (gtm rho >= 0.85) is
-measured at ``--videos 1600`` (960 training clips; about 20 minutes a run with ``threads=1``, see
-the README's "Does it learn?").
+measured at ``--videos 1600`` (960 training clips; 18-38 minutes a run with ``threads=1``, two or
+three runs side by side on 2 cores; see the README's "Does it learn?").
 
 In parallel, one process a seed: make the data once (``--out D --seeds 0``), then run
 ``--out D --reuse --first-seed K --seeds 1 --json rK.json`` for each K, and print the table of

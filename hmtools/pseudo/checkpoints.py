@@ -167,7 +167,8 @@ def zip_damage(path: str | Path) -> str | None:
     ``torch.save`` writes a CRC-32 for every member of its zip archive (the pickle and one record
     per tensor) but ``torch.load`` does not check them: a flipped byte inside a tensor loads
     silently as a wrong weight (a demo checkpoint with 50 flipped bytes evaluated at R-L2 1053
-    instead of 1.5). Reading the members once more costs about as long as the load. Files that
+    instead of 1.5). Reading the members once more costs a third to a half of the load (0.08-0.15 s
+    against 0.25 s for a 400 MB file). Files that
     are not zip archives (the legacy format, a cut file) are torch.load's to judge: None.
 
     Example:
